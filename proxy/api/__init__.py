@@ -1,0 +1,1 @@
+"""HTTP layer: thin handlers, routes and middlewares."""

@@ -1,0 +1,29 @@
+"""Typed keys for what the application object holds."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from ..cache.index import Index
+from ..cache.paths import CachePaths
+from ..config import Settings
+from ..pullthrough.blobs import BlobService
+from ..pullthrough.manifests import ManifestService
+from ..upstream.pool import Upstreams
+
+
+@dataclass(slots=True)
+class Services:
+    settings: Settings
+    paths: CachePaths
+    index: Index
+    upstreams: Upstreams
+    manifests: ManifestService
+    blobs: BlobService
+
+
+SERVICES = web.AppKey("services", Services)
+# How the cache answered a request ("hit", "miss", "stale", ...), for logs and metrics.
+CACHE_RESULT = web.RequestKey("cache_result", str)

@@ -1,0 +1,154 @@
+"""Registry v2 pull API handlers: parse, call one service, shape the response."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from urllib.parse import parse_qsl, urlencode, urlsplit
+
+from aiohttp import hdrs, web
+
+from ..cache.inflight import Fill, FillFailed
+from ..errors import ManifestUnknown, TagInvalid
+from ..mediatypes import parse_accept
+from ..pullthrough.blobs import BlobLocation, CachedBlob
+from ..pullthrough.manifests import ManifestRequest, ManifestResult
+from ..reference import is_digest, parse_digest, validate_reference
+from .keys import CACHE_RESULT, SERVICES
+from .responses import DigestFileResponse, base_headers, resolve_range
+from .target import Target, parse_target
+
+log = logging.getLogger(__name__)
+
+STALE_WARNING = '110 - "Response is stale"'
+
+
+async def api_version(request: web.Request) -> web.Response:
+    return web.json_response({}, headers=base_headers())
+
+
+async def dispatch(request: web.Request) -> web.StreamResponse:
+    target = parse_target(request, request.app[SERVICES].upstreams)
+    handler = {"manifests": manifest, "blobs": blob, "tags": tags}[target.kind]
+    response = await handler(request, target)
+    return response
+
+
+def _headers(target: Target) -> dict[str, str]:
+    headers = base_headers()
+    if target.ns:
+        headers["OCI-Namespace"] = target.ns
+    return headers
+
+
+async def manifest(request: web.Request, target: Target) -> web.StreamResponse:
+    reference = validate_reference(target.reference)
+    accept = parse_accept(request.headers.getall(hdrs.ACCEPT, []))
+    services = request.app[SERVICES]
+    result = await services.manifests.get(
+        ManifestRequest(target.registry, target.repo, str(reference), accept, request.method == "HEAD")
+    )
+    if not is_digest(target.reference) and not accept.allows(result.media_type):
+        raise ManifestUnknown(f"no manifest of an accepted media type for {target.reference}")
+    request[CACHE_RESULT] = result.source
+    headers = _manifest_headers(target, result)
+    if _etag_matches(request, result.digest):
+        return web.Response(status=304, headers=headers)
+    if request.method == "HEAD" or result.manifest is None:
+        return _head_response(headers, result.size)
+    return web.Response(body=result.manifest.body, headers=headers)
+
+
+def _manifest_headers(target: Target, result: ManifestResult) -> dict[str, str]:
+    headers = _headers(target)
+    headers.update({
+        hdrs.CONTENT_TYPE: result.media_type,
+        "Docker-Content-Digest": result.digest,
+        hdrs.ETAG: f'"{result.digest}"',
+    })
+    if result.source == "stale":
+        headers[hdrs.WARNING] = STALE_WARNING
+    return headers
+
+
+def _head_response(headers: dict[str, str], size: int | None) -> web.StreamResponse:
+    """Headers only, with the Content-Length of the body a GET would send."""
+    response = web.StreamResponse(headers=headers)
+    if size is not None:
+        response.content_length = size
+    return response
+
+
+def _etag_matches(request: web.Request, digest: str) -> bool:
+    tags = request.if_none_match
+    return bool(tags) and any(tag.value in (digest, "*") for tag in tags)
+
+
+async def blob(request: web.Request, target: Target) -> web.StreamResponse:
+    digest = parse_digest(target.reference)
+    blobs = request.app[SERVICES].blobs
+    where = BlobLocation(target.registry, target.repo, digest)
+    headers = _headers(target)
+    headers.update({"Docker-Content-Digest": str(digest), hdrs.ETAG: f'"{digest}"',
+                    hdrs.ACCEPT_RANGES: "bytes"})
+    if request.method == "HEAD":
+        headers[hdrs.CONTENT_TYPE] = "application/octet-stream"
+        return _head_response(headers, await blobs.size(where))
+    if _etag_matches(request, str(digest)):
+        return web.Response(status=304, headers=headers)
+    opened = blobs.open(where)
+    if isinstance(opened, CachedBlob):
+        request[CACHE_RESULT] = "hit"
+        resolve_range(request, opened.size)  # JSON 416 before FileResponse sees it
+        return DigestFileResponse(opened.path, str(digest), headers=headers)
+    request[CACHE_RESULT] = "miss"
+    return await _stream_fill(request, opened, headers)
+
+
+async def _stream_fill(request: web.Request, fill: Fill, headers: dict[str, str]) -> web.StreamResponse:
+    await fill.wait_started()
+    span = resolve_range(request, fill.size) if fill.size is not None else None
+    response = web.StreamResponse(status=206 if span else 200, headers=headers)
+    response.content_type = "application/octet-stream"
+    start, end = span if span else (0, fill.size)
+    if span:
+        response.headers[hdrs.CONTENT_RANGE] = f"bytes {start}-{end - 1}/{fill.size}"
+    if end is not None:
+        response.content_length = end - start
+    await response.prepare(request)
+    try:
+        async for chunk in fill.read(start, end):
+            await response.write(chunk)
+    except (ConnectionError, asyncio.CancelledError):
+        raise  # the client went away
+    except Exception as exc:
+        # Headers are gone; a short body on a closed connection is how HTTP says "failed".
+        level = logging.WARNING if isinstance(exc, FillFailed) else logging.ERROR
+        log.log(level, "aborting blob response for %s: %s", fill.digest, exc, exc_info=level == logging.ERROR)
+        if request.transport is not None:
+            request.transport.abort()
+        return response
+    await response.write_eof()
+    return response
+
+
+async def tags(request: web.Request, target: Target) -> web.StreamResponse:
+    upstream = request.app[SERVICES].upstreams.get(target.registry)
+    query = {key: value for key, value in request.query.items() if key in ("n", "last")}
+    if "n" in query and not query["n"].isdigit():
+        raise TagInvalid("n must be a non-negative integer")
+    body, link = await upstream.get_tags(target.repo, query)
+    headers = _headers(target)
+    headers[hdrs.CONTENT_TYPE] = "application/json"
+    if link:
+        headers[hdrs.LINK] = _rewrite_link(link, target)
+    return web.Response(body=body, headers=headers)
+
+
+def _rewrite_link(link: str, target: Target) -> str:
+    """Point the upstream's `next` link at kura, under the name the client used."""
+    url = link.split(";", 1)[0].strip().strip("<>")
+    query = dict(parse_qsl(urlsplit(url).query))
+    if target.ns:
+        query["ns"] = target.ns
+    return f'</v2/{target.name}/tags/list?{urlencode(query)}>; rel="next"'

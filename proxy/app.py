@@ -1,0 +1,77 @@
+"""create_app(settings): everything hangs off the application object; no globals."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import shutil
+from typing import AsyncIterator
+
+from aiohttp import web
+
+from .api.keys import SERVICES, Services
+from .api.middlewares import registry_errors
+from .api.routes import add_routes
+from .cache.index import Index
+from .cache.inflight import Fills
+from .cache.manifests import ManifestStore
+from .cache.paths import CachePaths
+from .config import Settings
+from .pullthrough.blobs import BlobService
+from .pullthrough.manifests import ManifestService
+from .upstream.pool import Upstreams
+
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings) -> web.Application:
+    app = web.Application(middlewares=[registry_errors], client_max_size=1024 * 1024)
+    app[SERVICES] = build_services(settings)
+    app.cleanup_ctx.append(_lifecycle)
+    add_routes(app)
+    return app
+
+
+def build_services(settings: Settings) -> Services:
+    paths = CachePaths(settings.cache_dir)
+    index = Index(paths.index_file)
+    upstreams = Upstreams(settings)
+    store = ManifestStore(paths, index, settings.manifest_memory_bytes)
+    fills = Fills(settings.fill_timeout_s)
+    return Services(
+        settings=settings,
+        paths=paths,
+        index=index,
+        upstreams=upstreams,
+        manifests=ManifestService(store, index, upstreams, settings.tag_ttl_s),
+        blobs=BlobService(paths, index, upstreams, fills, settings.resume_attempts),
+    )
+
+
+async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
+    services = app[SERVICES]
+    await asyncio.to_thread(_prepare_cache_dir, services.paths)
+    await services.index.open()
+    await services.upstreams.start()
+    log.info("cache at %s; upstreams: %s", services.paths.root, _describe_upstreams(services.settings))
+    try:
+        yield
+    finally:
+        await services.blobs.fills.close()
+        await services.upstreams.close()
+        await services.index.close()
+
+
+def _prepare_cache_dir(paths: CachePaths) -> None:
+    """Create the tree and drop leftovers of fills a crash interrupted."""
+    if paths.tmp_dir.exists():
+        shutil.rmtree(paths.tmp_dir)
+    paths.create_dirs()
+
+
+def _describe_upstreams(settings: Settings) -> str:
+    parts = []
+    for registry, upstream in settings.upstreams.items():
+        who = f"as {upstream.credential.username}" if upstream.credential else "anonymous"
+        parts.append(f"{registry}={upstream.url} ({who})")
+    return ", ".join(parts)

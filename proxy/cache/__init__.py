@@ -1,0 +1,1 @@
+"""The local store: content-addressed files plus a sqlite index."""

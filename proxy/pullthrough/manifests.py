@@ -1,0 +1,188 @@
+"""Manifests: where the freshness policy lives.
+
+- A digest is immutable: once cached it is served without contacting the upstream
+  (no token, no HEAD), forever (eviction is size-based, elsewhere).
+- A tag is fresh for `tag_ttl_s` after the upstream last confirmed it. After that it
+  is revalidated with a HEAD, which Docker Hub does not count as a pull; a GET is
+  made only when the HEAD names a digest kura does not have.
+- If revalidation fails (unreachable, timeout, 5xx, 429) the cached tag is served
+  stale, with a warning in the log and the response. A 401/403 means kura's own
+  credential is broken: logged loudly, the cached digest is still served. A 404 is an
+  answer, not a failure: the tag is gone upstream and the client is told so.
+- A tag resolves per accepted-type set: a client that accepts only single-platform
+  manifests may get a different digest than one that accepts indexes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+from cachetools import LRUCache
+
+from ..cache.index import Index, TagRecord
+from ..cache.manifests import ManifestStore, StoredManifest
+from ..errors import (
+    Denied,
+    ManifestInvalid,
+    RegistryError,
+    TooManyRequests,
+    Unauthorized,
+    UpstreamFailed,
+    UpstreamUnavailable,
+)
+from ..mediatypes import AcceptSet, media_type_from_body
+from ..reference import parse_digest
+from ..singleflight import SingleFlight
+from ..upstream.client import UpstreamClient
+from ..upstream.pool import Upstreams
+
+log = logging.getLogger(__name__)
+
+STALE_ON = (UpstreamUnavailable, UpstreamFailed, TooManyRequests)
+CREDENTIAL_FAILURES = (Unauthorized, Denied)
+
+
+@dataclass(frozen=True, slots=True)
+class ManifestResult:
+    manifest: StoredManifest | None  # None only for a HEAD answered from upstream headers
+    digest: str
+    media_type: str
+    size: int
+    source: str  # "cache", "upstream", "stale"
+
+
+@dataclass(frozen=True, slots=True)
+class ManifestRequest:
+    registry: str
+    repo: str
+    reference: str
+    accept: AcceptSet
+    head: bool
+
+
+class ManifestService:
+    def __init__(
+        self,
+        store: ManifestStore,
+        index: Index,
+        upstreams: Upstreams,
+        tag_ttl_s: float,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._store = store
+        self._index = index
+        self._upstreams = upstreams
+        self._tag_ttl_s = tag_ttl_s
+        self._clock = clock
+        self._tag_flights: SingleFlight[tuple[str, ...], ManifestResult] = SingleFlight()
+        self._digest_flights: SingleFlight[str, StoredManifest] = SingleFlight()
+        self._tags: LRUCache[tuple[str, str, str, str], TagRecord] = LRUCache(maxsize=65536)
+
+    async def get(self, request: ManifestRequest) -> ManifestResult:
+        if ":" in request.reference:
+            return await self._by_digest(request)
+        key = (request.registry, request.repo, request.reference, request.accept.key, str(request.head))
+        return await self._tag_flights.run(key, lambda: self._by_tag(request))
+
+    # -- by digest --------------------------------------------------------------------
+
+    async def _by_digest(self, request: ManifestRequest) -> ManifestResult:
+        digest = str(parse_digest(request.reference))
+        cached = await self._store.get(digest)
+        if cached is not None:
+            return _result(cached, "cache")
+        upstream = self._upstreams.get(request.registry)
+        if request.head:  # a HEAD is free upstream; do not spend a GET on it
+            head = await upstream.head_manifest(request.repo, digest, request.accept.upstream_header())
+            if head.digest in (None, digest) and head.size is not None:
+                return ManifestResult(None, digest, head.media_type, head.size, "upstream")
+        manifest = await self._fetch(upstream, request, digest)
+        return _result(manifest, "upstream")
+
+    async def _fetch(self, upstream: UpstreamClient, request: ManifestRequest, digest: str) -> StoredManifest:
+        """GET one manifest by digest (one pull on Docker Hub), verify, store."""
+
+        async def fetch() -> StoredManifest:
+            fetched = await upstream.get_manifest(request.repo, digest, request.accept.upstream_header())
+            manifest = _verified(fetched.body, fetched.media_type, digest)
+            await self._store.put(manifest, request.registry, request.repo)
+            return manifest
+
+        return await self._digest_flights.run(digest, fetch)
+
+    # -- by tag -----------------------------------------------------------------------
+
+    async def _by_tag(self, request: ManifestRequest) -> ManifestResult:
+        tag_key = (request.registry, request.repo, request.reference, request.accept.key)
+        record = self._tags.get(tag_key) or await self._index.get_tag(*tag_key)
+        cached = await self._store.get(record.digest) if record else None
+        if record and cached and self._clock() - record.confirmed_at < self._tag_ttl_s:
+            return _result(cached, "cache")
+        try:
+            return await self._revalidate(request, cached)
+        except STALE_ON + CREDENTIAL_FAILURES as exc:
+            if cached is None:
+                raise
+            self._log_fallback(request, exc)
+            return _result(cached, "stale")
+
+    async def _revalidate(self, request: ManifestRequest, cached: StoredManifest | None) -> ManifestResult:
+        upstream = self._upstreams.get(request.registry)
+        accept = request.accept.upstream_header()
+        head = await upstream.head_manifest(request.repo, request.reference, accept)
+        if head.digest is None:  # no digest header: only a GET can tell
+            fetched = await upstream.get_manifest(request.repo, request.reference, accept)
+            digest = fetched.digest_header or _digest_of(fetched.body)
+            manifest = _verified(fetched.body, fetched.media_type, digest)
+            await self._store.put(manifest, request.registry, request.repo)
+            await self._confirm(request, digest)
+            return _result(manifest, "upstream")
+        digest = str(parse_digest(head.digest))
+        await self._confirm(request, digest)
+        if cached is not None and cached.digest == digest:
+            return _result(cached, "cache")
+        stored = await self._store.get(digest)
+        if stored is not None:
+            return _result(stored, "cache")
+        if request.head and head.size is not None:
+            # The client will GET by digest next; spend the pull then, not twice.
+            return ManifestResult(None, digest, head.media_type, head.size, "upstream")
+        return _result(await self._fetch(upstream, request, digest), "upstream")
+
+    async def _confirm(self, request: ManifestRequest, digest: str) -> None:
+        tag_key = (request.registry, request.repo, request.reference, request.accept.key)
+        record = TagRecord(digest, self._clock())
+        await self._index.put_tag(*tag_key, record)
+        self._tags[tag_key] = record
+
+    @staticmethod
+    def _log_fallback(request: ManifestRequest, exc: RegistryError) -> None:
+        name = f"{request.registry}/{request.repo}:{request.reference}"
+        if isinstance(exc, CREDENTIAL_FAILURES):
+            log.error("UPSTREAM CREDENTIAL FAILURE revalidating %s (%s); serving cached digest",
+                      name, exc.message)
+        else:
+            log.warning("serving %s stale: %s", name, exc.message)
+
+
+def _result(manifest: StoredManifest, source: str) -> ManifestResult:
+    return ManifestResult(manifest, manifest.digest, manifest.media_type, len(manifest.body), source)
+
+
+def _digest_of(body: bytes) -> str:
+    return "sha256:" + hashlib.sha256(body).hexdigest()
+
+
+def _verified(body: bytes, media_type: str, digest: str) -> StoredManifest:
+    """Refuse bytes that do not hash to the digest we asked for."""
+    parsed = parse_digest(digest)
+    if hashlib.new(parsed.algorithm, body).hexdigest() != parsed.encoded:
+        raise UpstreamFailed(f"upstream manifest does not match digest {digest}")
+    media_type = media_type if media_type and media_type != "application/json" else media_type_from_body(body)
+    if not media_type:
+        raise ManifestInvalid(f"manifest {digest} has no media type")
+    return StoredManifest(digest, media_type, body)

@@ -1,0 +1,1 @@
+"""Talking to upstream registries: Bearer auth, manifests, blobs with resume."""
