@@ -1,0 +1,1 @@
+"""Self-tests of the Docker Hub stand-in in tests/fakes."""
