@@ -14,11 +14,13 @@ from .api.middlewares import registry_errors
 from .api.routes import add_routes
 from .cache.index import Index
 from .cache.inflight import Fills
+from .cache.janitor import Janitor
 from .cache.manifests import ManifestStore
 from .cache.paths import CachePaths
 from .config import Settings
 from .pullthrough.blobs import BlobService
 from .pullthrough.manifests import ManifestService
+from .pullthrough.warm import WarmJobs
 from .upstream.pool import Upstreams
 
 log = logging.getLogger(__name__)
@@ -38,13 +40,18 @@ def build_services(settings: Settings) -> Services:
     upstreams = Upstreams(settings)
     store = ManifestStore(paths, index, settings.manifest_memory_bytes)
     fills = Fills(settings.fill_timeout_s)
+    manifests = ManifestService(store, index, upstreams, settings.tag_ttl_s)
+    janitor = Janitor(settings, paths, index, store, on_removed=manifests.forget_tags)
+    blobs = BlobService(paths, index, upstreams, fills, settings.resume_attempts, janitor)
     return Services(
         settings=settings,
         paths=paths,
         index=index,
         upstreams=upstreams,
-        manifests=ManifestService(store, index, upstreams, settings.tag_ttl_s),
-        blobs=BlobService(paths, index, upstreams, fills, settings.resume_attempts),
+        manifests=manifests,
+        blobs=blobs,
+        janitor=janitor,
+        warm=WarmJobs(manifests, blobs, settings.warm_platforms),
     )
 
 
@@ -52,12 +59,15 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     services = app[SERVICES]
     await asyncio.to_thread(_prepare_cache_dir, services.paths)
     await services.index.open()
+    await services.janitor.start()
     await services.upstreams.start()
     log.info("cache at %s; upstreams: %s", services.paths.root, _describe_upstreams(services.settings))
     try:
         yield
     finally:
+        await services.warm.close()
         await services.blobs.fills.close()
+        await services.janitor.close()
         await services.upstreams.close()
         await services.index.close()
 

@@ -73,6 +73,14 @@ class Settings:
     connect_timeout_s: float = 10.0
     read_timeout_s: float = 60.0
     resume_attempts: int = 3
+    max_cache_bytes: int = 0  # 0: no limit
+    min_free_disk_bytes: int = 0  # 0: no free-space floor
+    unused_ttl_s: float = 0.0  # 0: entries are never removed for being unused
+    access_flush_s: float = 5.0
+    warm_platforms: str = "linux/amd64"  # comma-separated, for warm-up without platforms
+    admin_token: Secret | None = None  # None: the admin API is disabled (404)
+    admin_token_file: str = ""
+    admin_listen: str = ""  # "": admin API on the main listener
     upstreams: Mapping[str, UpstreamSettings] = field(
         default_factory=lambda: {"docker.io": UpstreamSettings("docker.io")}
     )
@@ -102,6 +110,14 @@ _SCALARS: dict[tuple[str, str], str] = {
     ("upstream", "connect_timeout_s"): "connect_timeout_s",
     ("upstream", "read_timeout_s"): "read_timeout_s",
     ("upstream", "resume_attempts"): "resume_attempts",
+    ("cache", "max_cache_bytes"): "max_cache_bytes",
+    ("cache", "min_free_disk_bytes"): "min_free_disk_bytes",
+    ("cache", "unused_ttl_s"): "unused_ttl_s",
+    ("cache", "access_flush_s"): "access_flush_s",
+    ("cache", "warm_platforms"): "warm_platforms",
+    ("admin", "token"): "admin_token",
+    ("admin", "token_file"): "admin_token_file",
+    ("admin", "listen"): "admin_listen",
 }
 _UPSTREAM_KEYS = ("url", "username", "password", "password_file", "docker_config")
 
@@ -112,7 +128,20 @@ def load_settings(path: str | Path | None = None, env: Mapping[str, str] | None 
     document = _read_toml(Path(path)) if path else {}
     values, upstream_tables = _collect(document, env)
     settings = _build(values, upstream_tables)
-    return _resolve_credentials(settings, env)
+    return _resolve_admin_token(_resolve_credentials(settings, env))
+
+
+def _resolve_admin_token(settings: Settings) -> Settings:
+    """The admin token: `admin.token` (or KURA_ADMIN_TOKEN) wins over `admin.token_file`."""
+    if settings.admin_token is not None or not settings.admin_token_file:
+        return settings
+    try:
+        token = Path(settings.admin_token_file).read_text().strip()
+    except OSError as exc:
+        raise ConfigError(f"admin.token_file {settings.admin_token_file}: {exc.strerror}") from None
+    if not token:
+        raise ConfigError(f"admin.token_file {settings.admin_token_file} is empty")
+    return replace(settings, admin_token=Secret(token))
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
@@ -177,6 +206,8 @@ def _coerce(name: str, type_name: Any, value: Any) -> Any:
             return int(value)
         if type_name in ("Path", Path):
             return Path(str(value))
+        if type_name == "Secret | None":
+            return Secret(str(value)) if value else None
         return str(value)
     except (TypeError, ValueError):
         raise ConfigError(f"setting {name} has an invalid value {value!r}") from None
@@ -210,11 +241,16 @@ def _validate(settings: Settings) -> None:
         raise ConfigError(
             f"upstream.default {settings.default_registry!r} is not among [upstreams]"
         )
-    for name in ("tag_ttl_s", "fill_timeout_s", "connect_timeout_s", "read_timeout_s"):
+    if settings.admin_listen and not settings.admin_listen.rpartition(":")[2].isdigit():
+        raise ConfigError(f"admin.listen must be HOST:PORT, got {settings.admin_listen!r}")
+    for name in ("tag_ttl_s", "fill_timeout_s", "connect_timeout_s", "read_timeout_s",
+                 "max_cache_bytes", "min_free_disk_bytes", "unused_ttl_s"):
         if getattr(settings, name) < 0:
             raise ConfigError(f"setting {name} must not be negative")
     if settings.manifest_memory_bytes < 0 or settings.resume_attempts < 0:
         raise ConfigError("manifest_memory_bytes and resume_attempts must not be negative")
+    if settings.access_flush_s <= 0:
+        raise ConfigError("cache.access_flush_s must be positive")
     if settings.log_level.lower() not in ("debug", "info", "warning", "error"):
         raise ConfigError(f"server.log_level must be debug, info, warning or error")
 

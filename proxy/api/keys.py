@@ -7,10 +7,12 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from ..cache.index import Index
+from ..cache.janitor import Janitor
 from ..cache.paths import CachePaths
 from ..config import Settings
 from ..pullthrough.blobs import BlobService
 from ..pullthrough.manifests import ManifestService
+from ..pullthrough.warm import WarmJobs
 from ..upstream.pool import Upstreams
 
 
@@ -22,6 +24,8 @@ class Services:
     upstreams: Upstreams
     manifests: ManifestService
     blobs: BlobService
+    janitor: Janitor
+    warm: WarmJobs
 
 
 SERVICES = web.AppKey("services", Services)

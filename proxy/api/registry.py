@@ -51,12 +51,22 @@ async def manifest(request: web.Request, target: Target) -> web.StreamResponse:
     if not is_digest(target.reference) and not accept.allows(result.media_type):
         raise ManifestUnknown(f"no manifest of an accepted media type for {target.reference}")
     request[CACHE_RESULT] = result.source
+    _count_manifest(request, result)
     headers = _manifest_headers(target, result)
     if _etag_matches(request, result.digest):
         return web.Response(status=304, headers=headers)
     if request.method == "HEAD" or result.manifest is None:
         return _head_response(headers, result.size)
     return web.Response(body=result.manifest.body, headers=headers)
+
+
+def _count_manifest(request: web.Request, result: ManifestResult) -> None:
+    janitor = request.app[SERVICES].janitor
+    if result.source == "upstream":
+        janitor.misses += 1
+    else:
+        janitor.hits += 1
+        janitor.access.manifest(result.digest)
 
 
 def _manifest_headers(target: Target, result: ManifestResult) -> dict[str, str]:
@@ -96,13 +106,25 @@ async def blob(request: web.Request, target: Target) -> web.StreamResponse:
         return _head_response(headers, await blobs.size(where))
     if _etag_matches(request, str(digest)):
         return web.Response(status=304, headers=headers)
+    janitor = request.app[SERVICES].janitor
     opened = blobs.open(where)
-    if isinstance(opened, CachedBlob):
-        request[CACHE_RESULT] = "hit"
-        resolve_range(request, opened.size)  # JSON 416 before FileResponse sees it
-        return DigestFileResponse(opened.path, str(digest), headers=headers)
-    request[CACHE_RESULT] = "miss"
-    return await _stream_fill(request, opened, headers)
+    # Leased from the same step that found it, so a purge cannot unlink it under us.
+    release = janitor.leases.acquire(str(digest))
+    try:
+        if isinstance(opened, CachedBlob):
+            request[CACHE_RESULT] = "hit"
+            janitor.hits += 1
+            janitor.access.blob(str(digest))
+            resolve_range(request, opened.size)  # JSON 416 before FileResponse sees it
+            return DigestFileResponse(opened.path, str(digest), on_sent=release, headers=headers)
+        request[CACHE_RESULT] = "miss"
+        janitor.misses += 1
+        response = await _stream_fill(request, opened, headers)
+    except BaseException:
+        release()
+        raise
+    release()
+    return response
 
 
 async def _stream_fill(request: web.Request, fill: Fill, headers: dict[str, str]) -> web.StreamResponse:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from aiohttp import hdrs, web
 
@@ -46,9 +46,18 @@ def resolve_range(request: web.Request, size: int) -> tuple[int, int] | None:
 class DigestFileResponse(web.FileResponse):
     """sendfile() of a cached blob whose ETag is its digest, not aiohttp's mtime tag."""
 
-    def __init__(self, path: Path, digest: str, **kwargs: Any) -> None:
+    def __init__(self, path: Path, digest: str, on_sent: Callable[[], None] | None = None,
+                 **kwargs: Any) -> None:
         super().__init__(path, chunk_size=1024 * 1024, **kwargs)
         self._digest_etag = f'"{digest}"'
+        self._on_sent = on_sent  # releases the reader's lease once the file is sent
+
+    async def prepare(self, request: web.BaseRequest) -> Any:
+        try:
+            return await super().prepare(request)
+        finally:
+            if self._on_sent is not None:
+                self._on_sent()
 
     @property  # type: ignore[override]
     def etag(self) -> Any:

@@ -88,6 +88,12 @@ class Index:
             self._db = None
         self._executor.shutdown(wait=True)
 
+    async def run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run `fn(connection)` on the index thread: the door for modules that keep
+        their own queries (catalog, purge). `fn` must not keep the connection."""
+        assert self._db is not None, "index is not open"
+        return await self._run(fn, self._db)
+
     async def _run(self, fn: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
 

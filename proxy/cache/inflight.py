@@ -76,6 +76,13 @@ class Fill:
         if self.error is not None:
             raise FillFailed(_describe(self.error)) from self.error
 
+    async def wait_finished(self) -> None:
+        """Wait until the blob is verified and published; raise as wait_started if it failed."""
+        await self.wait_started()
+        while not self.finished:
+            await self._progress.wait()
+        await self.wait_started()
+
     def _deliverable(self) -> int:
         """Bytes a reader may have. The blob's last byte waits until the fill is
         verified, so a client never receives a complete blob that fails its digest."""

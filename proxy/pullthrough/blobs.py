@@ -12,11 +12,13 @@ from pathlib import Path
 
 from ..cache.index import Index
 from ..cache.inflight import Fill, Fills
+from ..cache.janitor import Janitor
 from ..cache.paths import CachePaths
 from ..cache.writer import VerifyingWriter
 from ..reference import Digest
 from ..upstream.blobsource import UpstreamBlob
 from ..upstream.pool import Upstreams
+from .budget import BudgetedBlob
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,8 +36,10 @@ class BlobLocation:
 
 class BlobService:
     def __init__(
-        self, paths: CachePaths, index: Index, upstreams: Upstreams, fills: Fills, resume_attempts: int
+        self, paths: CachePaths, index: Index, upstreams: Upstreams, fills: Fills, resume_attempts: int,
+        janitor: Janitor,
     ) -> None:
+        self._janitor = janitor
         self._paths = paths
         self._index = index
         self._upstreams = upstreams
@@ -74,11 +78,19 @@ class BlobService:
         if existing is not None:
             return existing
         upstream = self._upstreams.get(where.registry)
-        source = UpstreamBlob(upstream, where.repo, str(where.digest), self._resume_attempts)
+        source = BudgetedBlob(
+            UpstreamBlob(upstream, where.repo, str(where.digest), self._resume_attempts),
+            self._janitor, str(where.digest),
+        )
         writer = VerifyingWriter(
             self._paths.temp_for(where.digest), self._paths.blob(where.digest), where.digest
         )
-        return self.fills.start(where.digest, writer, source, self._on_filled)
 
-    async def _on_filled(self, digest: Digest, size: int) -> None:
-        await self._index.put_blob(str(digest), size)
+        async def on_filled(digest: Digest, size: int) -> None:
+            if not source.admitted:  # no room: readers finish from their open files
+                self._janitor.leases.remove(str(digest), self._paths.blob(digest))
+                return
+            await self._index.put_blob(str(digest), size)
+            source.settle(size)
+
+        return self.fills.start(where.digest, writer, source, on_filled)

@@ -82,6 +82,10 @@ class ManifestService:
         self._digest_flights: SingleFlight[str, StoredManifest] = SingleFlight()
         self._tags: LRUCache[tuple[str, str, str, str], TagRecord] = LRUCache(maxsize=65536)
 
+    def forget_tags(self) -> None:
+        """Drop remembered tag records (after a purge); the index is the truth."""
+        self._tags.clear()
+
     async def get(self, request: ManifestRequest) -> ManifestResult:
         if ":" in request.reference:
             return await self._by_digest(request)
