@@ -9,6 +9,7 @@ from typing import AsyncIterator
 
 from aiohttp import web
 
+from .api.admin_auth import admin_auth
 from .api.keys import SERVICES, Services
 from .api.middlewares import registry_errors
 from .api.routes import add_routes
@@ -27,7 +28,7 @@ log = logging.getLogger(__name__)
 
 
 def create_app(settings: Settings) -> web.Application:
-    app = web.Application(middlewares=[registry_errors], client_max_size=1024 * 1024)
+    app = web.Application(middlewares=[registry_errors, admin_auth], client_max_size=1024 * 1024)
     app[SERVICES] = build_services(settings)
     app.cleanup_ctx.append(_lifecycle)
     add_routes(app)
