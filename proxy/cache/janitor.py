@@ -42,6 +42,7 @@ class Janitor:
         self._paths = paths
         self._index = index
         self._store = store
+        store.on_stored = self._manifest_stored
         self._on_removed = on_removed  # drops memory caches (tag records) after a purge
         self.catalog = Catalog(index)
         self.access = AccessLog(index)
@@ -137,6 +138,9 @@ class Janitor:
     def settle(self, reserved: int, size: int) -> None:
         """A reserved fill was indexed with `size` bytes."""
         self.reserved_bytes -= reserved
+        self.used_bytes += size
+
+    def _manifest_stored(self, size: int) -> None:
         self.used_bytes += size
 
     def release(self, reserved: int) -> None:

@@ -6,6 +6,7 @@ A warm manifest request by digest is answered from memory: no disk read, no sqli
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 import aiofiles
 from cachetools import LRUCache
@@ -31,6 +32,8 @@ class ManifestStore:
         self._memory: LRUCache[str, StoredManifest] = LRUCache(
             maxsize=max(memory_bytes, 1), getsizeof=lambda m: len(m.body) + 200
         )
+        # Told the size of each manifest stored, for the cache's byte accounting.
+        self.on_stored: Callable[[int], None] = lambda size: None
 
     async def get(self, digest: str) -> StoredManifest | None:
         manifest = self._memory.get(digest)
@@ -56,6 +59,7 @@ class ManifestStore:
         )
         record = ManifestRecord(manifest.digest, manifest.media_type, len(manifest.body))
         await self._index.put_manifest(record, manifest_children(manifest.body), registry, repo)
+        self.on_stored(len(manifest.body))
         self._remember(manifest)
 
     def _remember(self, manifest: StoredManifest) -> None:
