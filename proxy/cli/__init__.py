@@ -6,11 +6,14 @@ from __future__ import annotations
 import argparse
 from typing import Callable
 
-from . import serve
+from . import cache, quota, serve, warm
 
 
 COMMANDS: list[Callable[..., None]] = [
     serve.register,
+    cache.register,
+    warm.register,
+    quota.register,
 ]
 
 
