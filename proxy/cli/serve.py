@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import socket
 import sys
 
 from aiohttp import web
@@ -40,6 +41,15 @@ def serve_forever(settings: Settings) -> int:
         create_app(settings),
         host=settings.listen_host,
         port=settings.listen_port,
+        sock=[_admin_socket(settings.admin_listen)] if settings.admin_listen else None,
         print=lambda message: logging.getLogger("kura").info(message.strip()),
     )
     return 0
+
+
+def _admin_socket(listen: str) -> socket.socket:
+    """A second listener for /admin only (the admin middleware checks the port)."""
+    host, _, port = listen.rpartition(":")
+    sock = socket.create_server((host or "127.0.0.1", int(port)), reuse_port=False)
+    sock.setblocking(False)
+    return sock

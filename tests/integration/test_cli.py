@@ -147,3 +147,21 @@ async def test_cli_quota_pretty_prints(tmp_path: Path) -> None:
         assert "quay.io: not observed yet" in out
     finally:
         await runner.cleanup()
+
+
+async def test_admin_api_on_its_own_listener_only(hub: Hub, tmp_path: Path) -> None:
+    from tests.support.kura import free_port
+
+    admin_port = free_port()
+    env = {"KURA_CACHE_DIR": str(tmp_path / "cache"), "KURA_UPSTREAMS_DOCKER_IO_URL": hub.url,
+           "KURA_ADMIN_TOKEN": TOKEN, "KURA_ADMIN_LISTEN": f"127.0.0.1:{admin_port}"}
+    process, url = start_kura_process(env, tmp_path / "kura.log")
+    try:
+        await wait_until_up(url)
+        code, _, err = await kura_cli("cache", "stats", "--url", url)
+        assert code == 1 and "disabled" in err  # 404 on the registry listener
+        code, out, err = await kura_cli("cache", "stats", "--url", f"http://127.0.0.1:{admin_port}")
+        assert code == 0 and "blobs" in out, err
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
