@@ -121,8 +121,12 @@ class Fill:
         try:
             return await aiofiles.open(self.writer.temp_path, "rb")
         except FileNotFoundError:
-            if self.succeeded:
-                return await aiofiles.open(self.writer.final_path, "rb")
+            pass
+        try:
+            # Renamed into place (verified) but the fill has not finished its index
+            # write yet: the final file holds the same bytes.
+            return await aiofiles.open(self.writer.final_path, "rb")
+        except FileNotFoundError:
             raise FillFailed("fill was discarded") from None
 
 
