@@ -121,6 +121,12 @@ def _paths() -> dict[str, Any]:
         "/admin/warm/{id}": {"get": {
             "summary": "progress of a warm-up job", "parameters": [_path("id", "job id")],
             "responses": {"200": _json(_ref("WarmJob"), "the job"), **_errors(401, 404)}}},
+        **_pin_paths(body),
+    }
+
+
+def _pin_paths(body: Any) -> dict[str, Any]:
+    return {
         "/admin/pins": {
             "get": {"summary": "pinned repositories and tags (never evicted)",
                     "responses": {"200": _json({"type": "object", "required": ["pins"], "properties": {

@@ -160,3 +160,16 @@ async def test_unused_entries_are_swept(hub: Hub, cache_dir: Path, client: aioht
         await _until(lambda: not any(kura.services.paths.blob(parse_digest(d)).exists() for d in image.blobs))
         status, stats = await admin(client, kura.url, "GET", "/admin/cache")
         assert (stats["blobs"], stats["manifests"], stats["tags"]) == (0, 0, 0)
+
+
+async def test_min_free_disk_floor_streams_without_keeping(
+    hub: Hub, cache_dir: Path, client: aiohttp.ClientSession
+) -> None:
+    image = _push(hub, 85, "floor")
+    settings = kura_settings(cache_dir, hub.url, username=USER, password=PASSWORD,
+                             admin_token=Secret(TOKEN), min_free_disk_bytes=10**18)  # never satisfiable
+    async with running_kura(settings) as kura:
+        fetched = await pull_image(client, kura.url, "floor", "1")
+        assert set(image.blobs) <= set(fetched)
+        assert kura.services.janitor.uncached_serves == len(image.blobs)
+        await _until(lambda: not any(kura.services.paths.blob(parse_digest(d)).exists() for d in image.blobs))
