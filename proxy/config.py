@@ -73,6 +73,9 @@ class Settings:
     connect_timeout_s: float = 10.0
     read_timeout_s: float = 60.0
     resume_attempts: int = 3
+    quota_reserve: int = 0
+    quota_probe_interval_s: float = 0.0
+    quota_probe_repository: str = "ratelimitpreview/test"
     upstreams: Mapping[str, UpstreamSettings] = field(
         default_factory=lambda: {"docker.io": UpstreamSettings("docker.io")}
     )
@@ -102,6 +105,9 @@ _SCALARS: dict[tuple[str, str], str] = {
     ("upstream", "connect_timeout_s"): "connect_timeout_s",
     ("upstream", "read_timeout_s"): "read_timeout_s",
     ("upstream", "resume_attempts"): "resume_attempts",
+    ("quota", "reserve"): "quota_reserve",
+    ("quota", "probe_interval_s"): "quota_probe_interval_s",
+    ("quota", "probe_repository"): "quota_probe_repository",
 }
 _UPSTREAM_KEYS = ("url", "username", "password", "password_file", "docker_config")
 
@@ -210,7 +216,8 @@ def _validate(settings: Settings) -> None:
         raise ConfigError(
             f"upstream.default {settings.default_registry!r} is not among [upstreams]"
         )
-    for name in ("tag_ttl_s", "fill_timeout_s", "connect_timeout_s", "read_timeout_s"):
+    for name in ("tag_ttl_s", "fill_timeout_s", "connect_timeout_s", "read_timeout_s",
+                 "quota_reserve", "quota_probe_interval_s"):
         if getattr(settings, name) < 0:
             raise ConfigError(f"setting {name} must not be negative")
     if settings.manifest_memory_bytes < 0 or settings.resume_attempts < 0:

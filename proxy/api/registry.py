@@ -14,7 +14,7 @@ from ..mediatypes import parse_accept
 from ..pullthrough.blobs import BlobLocation, CachedBlob
 from ..pullthrough.manifests import ManifestRequest, ManifestResult
 from ..reference import is_digest, parse_digest, validate_reference
-from .keys import CACHE_RESULT, SERVICES
+from .keys import CACHE_RESULT, SERVICES, TARGET
 from .responses import DigestFileResponse, base_headers, resolve_range
 from .target import Target, parse_target
 
@@ -29,6 +29,7 @@ async def api_version(request: web.Request) -> web.Response:
 
 async def dispatch(request: web.Request) -> web.StreamResponse:
     target = parse_target(request, request.app[SERVICES].upstreams)
+    request[TARGET] = target
     handler = {"manifests": manifest, "blobs": blob, "tags": tags}[target.kind]
     response = await handler(request, target)
     return response
@@ -96,12 +97,13 @@ async def blob(request: web.Request, target: Target) -> web.StreamResponse:
         return _head_response(headers, await blobs.size(where))
     if _etag_matches(request, str(digest)):
         return web.Response(status=304, headers=headers)
+    joined = blobs.fills.get(digest) is not None
     opened = blobs.open(where)
     if isinstance(opened, CachedBlob):
         request[CACHE_RESULT] = "hit"
         resolve_range(request, opened.size)  # JSON 416 before FileResponse sees it
         return DigestFileResponse(opened.path, str(digest), headers=headers)
-    request[CACHE_RESULT] = "miss"
+    request[CACHE_RESULT] = "coalesced" if joined else "miss"
     return await _stream_fill(request, opened, headers)
 
 
