@@ -23,7 +23,7 @@ import time
 from collections import deque
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator, Mapping
+from typing import Callable, Iterator, Mapping
 
 from .config import Settings
 from .errors import TooManyRequests
@@ -292,44 +292,3 @@ class QuotaTracker:
                 f"there for {retry} s"
             )
         return QuotaWithheld(message, headers={"Retry-After": str(retry)})
-
-    # -- reporting ---------------------------------------------------------------------
-
-    def report(self, registry: str) -> dict[str, Any]:
-        """The `/quota` entry for one upstream (no secrets: the account name at most)."""
-        state = self._states[registry]
-        last = state.last_429
-        return {
-            "credential": state.credential,
-            "limit": state.limit,
-            "remaining": state.remaining,
-            "window_s": state.window_s,
-            "source": state.source,
-            "observed_at": _iso(state.observed_at),
-            "reset_estimate": _iso(state.reset_estimate()),
-            "spend_rate_per_hour": _per_hour(state.spend_rate_per_s()),
-            "forecast_exhausted_at": _iso(state.forecast_exhausted_at()),
-            "pulls_spent": state.pulls_spent,
-            "pulls_saved": state.pulls_saved,
-            "manifest_gets": state.manifest_gets,
-            "manifest_heads": state.manifest_heads,
-            "too_many_requests": dict(state.too_many),
-            "last_429": None if last is None else {
-                "kind": last.kind, "at": _iso(last.at), "retry_after_s": last.retry_after_s,
-            },
-            "blocked_until": _iso(state.blocked_until),
-            "unlimited": state.unlimited,
-            "headerless_since": _iso(state.headerless_since),
-            "reserve": self.reserve,
-            "mode": self.mode(registry),
-        }
-
-
-def _iso(at: float | None) -> str | None:
-    if at is None:
-        return None
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(at))
-
-
-def _per_hour(rate: float | None) -> float | None:
-    return None if rate is None else round(rate * 3600, 2)

@@ -20,6 +20,7 @@ from aiohttp import web
 from ..metrics import CONTENT_TYPE
 from ..probe import probe
 from .keys import SERVICES, Services
+from .quota_report import quota_report
 
 log = logging.getLogger(__name__)
 NO_STORE = {"Cache-Control": "no-store"}
@@ -70,7 +71,7 @@ async def quota(request: web.Request) -> web.Response:
         body["probe"] = await probe(services)
     tracker = services.quota
     body["default"] = services.settings.default_registry
-    body["upstreams"] = {registry: tracker.report(registry) for registry in tracker.registries()}
+    body["upstreams"] = {registry: quota_report(tracker, registry) for registry in tracker.registries()}
     return web.json_response(body, headers=NO_STORE, dumps=_dumps)
 
 

@@ -13,6 +13,7 @@ from aiohttp import web
 
 from .health import readiness_problems
 from .keys import SERVICES, Services
+from .quota_report import quota_report
 
 STYLE = """
 *{box-sizing:border-box}body{margin:0;font:15px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;
@@ -48,7 +49,7 @@ async def status_page(request: web.Request) -> web.Response:
 
 def render(services: Services, cache_bytes: int, problems: list[str]) -> str:
     tracker = services.quota
-    quota_cards = "".join(_quota_card(r, tracker.report(r)) for r in tracker.registries())
+    quota_cards = "".join(_quota_card(r, quota_report(tracker, r)) for r in tracker.registries())
     readiness = ('<span class="ready">ready</span>' if not problems else
                  '<span class="unready">not ready: ' + escape("; ".join(problems)) + "</span>")
     return (

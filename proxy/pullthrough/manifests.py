@@ -110,17 +110,23 @@ class ManifestService:
             head = await upstream.head_manifest(request.repo, digest, request.accept.upstream_header())
             if head.digest in (None, digest) and head.size is not None:
                 return ManifestResult(None, digest, head.media_type, head.size, "upstream")
-        manifest = await self._fetch(upstream, request, digest)
-        return _result(manifest, "coalesced" if joined else "upstream")
+        manifest, spent = await self._fetch(upstream, request, digest)
+        return _result(manifest, ("coalesced" if joined else "upstream") if spent else "cache")
 
-    async def _fetch(self, upstream: UpstreamClient, request: ManifestRequest, digest: str) -> StoredManifest:
-        """GET one manifest by digest (one pull on Docker Hub), verify, store."""
+    async def _fetch(
+        self, upstream: UpstreamClient, request: ManifestRequest, digest: str
+    ) -> tuple[StoredManifest, bool]:
+        """GET one manifest by digest (one pull on Docker Hub), verify, store; the bool
+        says whether a GET was spent (not when another flight stored it meanwhile)."""
 
-        async def fetch() -> StoredManifest:
+        async def fetch() -> tuple[StoredManifest, bool]:
+            stored = await self._store.get(digest)
+            if stored is not None:  # a flight that ended after our caller's cache miss
+                return stored, False
             fetched = await self._get_manifest(upstream, request, digest)
             manifest = _verified(fetched.body, fetched.media_type, digest)
             await self._store.put(manifest, request.registry, request.repo)
-            return manifest
+            return manifest, True
 
         return await self._digest_flights.run(digest, fetch)
 
@@ -163,7 +169,8 @@ class ManifestService:
         if request.head and head.size is not None:
             # The client will GET by digest next; spend the pull then, not twice.
             return ManifestResult(None, digest, head.media_type, head.size, "upstream")
-        return _result(await self._fetch(upstream, request, digest), "upstream")
+        manifest, spent = await self._fetch(upstream, request, digest)
+        return _result(manifest, "upstream" if spent else "cache")
 
     async def _get_manifest(
         self, upstream: UpstreamClient, request: ManifestRequest, reference: str
