@@ -34,6 +34,8 @@ log = logging.getLogger(__name__)
 # A response without headers from an upstream that sent them before means "unlimited"
 # only after this many in a row: one odd response must not lift the reserve.
 HEADERLESS_STREAK_FOR_UNLIMITED = 3
+# A spend rate needs observations this far apart; a burst of seconds says little.
+MIN_RATE_SPAN_S = 60.0
 ABUSE_BACKOFF_S = 60.0  # an abuse 429 without Retry-After: back off this long
 PULL_LIMIT = "pull_limit"
 ABUSE = "abuse"
@@ -136,7 +138,7 @@ class UpstreamQuota:
         if len(self.samples) < 2:
             return None
         (t0, r0), (t1, r1) = self.samples[0], self.samples[-1]
-        if t1 <= t0 or r1 >= r0:
+        if t1 - t0 < MIN_RATE_SPAN_S or r1 >= r0:
             return None
         return (r0 - r1) / (t1 - t0)
 

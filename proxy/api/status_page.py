@@ -18,7 +18,7 @@ from .quota_report import quota_report
 STYLE = """
 *{box-sizing:border-box}body{margin:0;font:15px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;
 background:#f4f1ea;color:#2b2622}header{background:#3b2f2a;color:#f4f1ea;padding:18px 32px;display:flex;
-align-items:baseline;gap:16px}header h1{margin:0;font-size:24px;font-weight:650}header .kanji{font-size:28px}
+align-items:baseline;gap:16px}header h1{margin:0;font-size:24px;font-weight:650}
 header .sub{opacity:.75}main{max-width:1180px;margin:0 auto;padding:24px 32px}
 .grid{display:grid;grid-template-columns:repeat(4,1fr);gap:16px;margin-bottom:24px}
 .card{background:#fff;border-radius:10px;padding:16px 18px;box-shadow:0 1px 3px rgba(0,0,0,.08)}
@@ -31,7 +31,7 @@ header .sub{opacity:.75}main{max-width:1180px;margin:0 auto;padding:24px 32px}
 vertical-align:middle;margin-left:8px}dl{display:grid;grid-template-columns:max-content 1fr;gap:3px 14px;margin:10px 0 0}
 dt{color:#7a6e64}dd{margin:0}table{width:100%;border-collapse:collapse}th,td{text-align:left;padding:6px 8px;
 border-bottom:1px solid #eee7dc}th{font-size:12px;text-transform:uppercase;color:#7a6e64;letter-spacing:.05em}
-td.n{text-align:right;font-variant-numeric:tabular-nums}.ready{color:#4f8a5b}.unready{color:#b8463a}
+.n{text-align:right;font-variant-numeric:tabular-nums}.ready{color:#4f8a5b}.unready{color:#b8463a}
 """
 MODE_CLASS = {"normal": "ok", "reserve": "warn", "limited": "bad"}
 
@@ -56,7 +56,7 @@ def render(services: Services, cache_bytes: int, problems: list[str]) -> str:
         '<!doctype html><html lang="en"><head><meta charset="utf-8">'
         '<meta http-equiv="refresh" content="30"><meta name="viewport" content="width=device-width">'
         f"<title>kura status</title><style>{STYLE}</style></head><body>"
-        '<header><span class="kanji">蔵</span><h1>kura</h1>'
+        '<header><h1>kura</h1>'
         f'<span class="sub">pull-through cache for Docker Hub · {readiness} · '
         f'{escape(time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()))}</span></header><main>'
         f'<section class="quota">{quota_cards}</section>'
@@ -77,7 +77,7 @@ def _quota_card(registry: str, report: dict[str, Any]) -> str:
         share = max(0.0, min(1.0, remaining / limit)) if limit else 0.0
         tone = "ok" if share > 0.25 else "warn" if share > 0.10 else "bad"
         gauge = (f'<div class="big">{remaining} <span class="muted">of {limit} pulls left'
-                 f' per {_duration(report["window_s"])}</span></div>'
+                 f' per {_duration(report["window_s"])} ({share * 100:.0f} %)</span></div>'
                  f'<div class="bar"><div class="fill {tone}" style="width:{share * 100:.1f}%"></div></div>')
     rows = [
         ("forecast", _forecast(report)),
@@ -96,11 +96,11 @@ def _quota_card(registry: str, report: dict[str, Any]) -> str:
 def _forecast(report: dict[str, Any]) -> str:
     rate = report["spend_rate_per_hour"]
     if rate is None:
-        return "no spending observed"
+        return "no spend rate yet (needs a minute of figures)"
     exhausted, reset = report["forecast_exhausted_at"], report["reset_estimate"]
     if exhausted and (reset is None or exhausted < reset):
-        return f"runs out at {_when(exhausted)} at {rate:g} pulls/h"
-    return f"lasts until the window resets at {rate:g} pulls/h"
+        return f"runs out around {_when(exhausted)} at {rate:.1f} pulls/h"
+    return f"lasts until the window resets ({rate:.1f} pulls/h)"
 
 
 def _last_429(last: dict[str, Any] | None) -> str:
@@ -135,7 +135,7 @@ def _top_repositories(services: Services) -> str:
     else:
         rows = "".join(f'<tr><td>{escape(name)}</td><td class="n">{count}</td></tr>' for name, count in top)
     return ('<section class="card"><h2>most pulled repositories</h2><table>'
-            f'<tr><th>repository</th><th class="n">manifest GETs</th></tr>{rows}</table></section>')
+            f'<tr><th>repository</th><th class="n">pulls through kura</th></tr>{rows}</table></section>')
 
 
 def _when(iso: str | None) -> str:
