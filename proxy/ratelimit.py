@@ -10,8 +10,7 @@ Modes, per upstream:
 - `limited`: the upstream answered 429; no GET until its `Retry-After` (or the window
   estimate) passes. Cached tags are served stale without contacting it.
 - `reserve`: the last known remaining pulls (minus GETs in flight) are at or below
-  `quota_reserve`; no GET until fresher figures say otherwise or the window is
-  estimated to have refilled. HEADs (free) and blobs stay allowed.
+  `quota_reserve`; no GET until fresher figures (free HEADs) or the window's refill.
 - `normal`: GETs allowed.
 """
 
@@ -282,11 +281,17 @@ class QuotaTracker:
 
     def _withheld(self, registry: str, mode: str) -> QuotaWithheld:
         retry = self.retry_after_s(registry)
-        if mode == "reserve":
+        remaining = self._states[registry].remaining
+        if mode == "reserve" and self.reserve > 0:
             message = (
                 f"kura's quota reserve for {registry}: {self.reserve} pull(s) are held back and "
-                f"the last known remaining is {self._states[registry].remaining}; this is kura's "
-                f"reserve, not Docker Hub's limit; retry in {retry} s"
+                f"the last known remaining is {remaining}; this is kura's reserve, not Docker "
+                f"Hub's limit; retry in {retry} s"
+            )
+        elif mode == "reserve":
+            message = (
+                f"kura's last rate-limit figures for {registry} show {remaining} pull(s) left; "
+                f"kura does not spend a pull that would be refused; retry in {retry} s"
             )
         else:
             message = (
