@@ -36,8 +36,7 @@ HEADERLESS_STREAK_FOR_UNLIMITED = 3
 # A spend rate needs observations this far apart; a burst of seconds says little.
 MIN_RATE_SPAN_S = 60.0
 ABUSE_BACKOFF_S = 60.0  # an abuse 429 without Retry-After: back off this long
-PULL_LIMIT = "pull_limit"
-ABUSE = "abuse"
+PULL_LIMIT, ABUSE = "pull_limit", "abuse"  # the two kinds of 429
 
 
 class QuotaWithheld(TooManyRequests):
@@ -80,9 +79,7 @@ def classify_429(body: bytes | None) -> str:
 
 def parse_retry_after(value: str | None) -> float | None:
     """Delay-seconds form only (what registries send); None when absent or a date."""
-    if value and value.strip().isdigit():
-        return float(value.strip())
-    return None
+    return float(value.strip()) if value and value.strip().isdigit() else None
 
 
 @dataclass(slots=True)

@@ -86,7 +86,7 @@ class ManifestService:
         self._clock = clock
         self._quota = quota
         self._tag_flights: SingleFlight[tuple[str, ...], ManifestResult] = SingleFlight()
-        self._digest_flights: SingleFlight[str, StoredManifest] = SingleFlight()
+        self._digest_flights: SingleFlight[str, tuple[StoredManifest, bool]] = SingleFlight()
         self._tags: LRUCache[tuple[str, str, str, str], TagRecord] = LRUCache(maxsize=65536)
 
     async def get(self, request: ManifestRequest) -> ManifestResult:
