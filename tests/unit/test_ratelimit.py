@@ -7,7 +7,7 @@ from dataclasses import replace
 
 import pytest
 
-from proxy.config import Settings
+from proxy.config import Settings, load_settings
 from proxy.ratelimit import (
     ABUSE,
     PULL_LIMIT,
@@ -145,3 +145,11 @@ def test_abuse_429_without_retry_after_backs_off() -> None:
     assert quota.mode("docker.io") == "limited"
     assert quota.state("docker.io").last_429.kind == ABUSE
     assert not quota.state("docker.io").unlimited  # a 429 says nothing about the plan
+
+
+def test_quota_settings_come_from_environment() -> None:
+    settings = load_settings(env={"KURA_QUOTA_RESERVE": "5", "KURA_QUOTA_PROBE_INTERVAL_S": "300",
+                                  "KURA_QUOTA_PROBE_REPOSITORY": "me/probe"})
+    assert (settings.quota_reserve, settings.quota_probe_interval_s) == (5, 300.0)
+    assert settings.quota_probe_repository == "me/probe"
+    assert (Settings().quota_reserve, Settings().quota_probe_interval_s) == (0, 0.0)
