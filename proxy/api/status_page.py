@@ -88,6 +88,10 @@ def _quota_card(registry: str, report: dict[str, Any]) -> str:
         ("source", escape(report["source"] or "—")),
         ("observed", _when(report["observed_at"]) or "never"),
     ]
+    if mode == "limited":
+        rows.insert(0, ("GETs paused", f'until {_when(report["blocked_until"])} (upstream 429)'))
+    elif mode == "reserve":
+        rows.insert(0, ("GETs paused", "kura's reserve reached; cached tags served stale"))
     items = "".join(f"<dt>{name}</dt><dd>{value}</dd>" for name, value in rows)
     return (f'<div class="card"><h2>quota · {escape(registry)}{badge}</h2>{gauge}'
             f"<dl>{items}</dl></div>")
