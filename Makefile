@@ -3,9 +3,10 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-# Debian packages the end-to-end tests drive: the real registry and real clients.
-TEST_PACKAGES := docker-registry skopeo containerd
-TEST_BINARIES := docker-registry skopeo containerd ctr
+# Debian packages the end-to-end tests drive: the real registry, real clients, and a
+# headless browser for the status page.
+TEST_PACKAGES := docker-registry skopeo containerd chromium
+TEST_BINARIES := docker-registry skopeo containerd ctr chromium
 
 .PHONY: run test test-unit test-integration test-e2e system-deps bench clean
 

@@ -12,6 +12,7 @@ from aiohttp import web
 from .api.admin_auth import admin_auth
 from .api.keys import SERVICES, Services
 from .api.middlewares import registry_errors
+from .api.observe import count_bytes_served, observe_requests
 from .api.routes import add_routes
 from .cache.index import Index
 from .cache.inflight import Fills
@@ -19,18 +20,23 @@ from .cache.janitor import Janitor
 from .cache.manifests import ManifestStore
 from .cache.paths import CachePaths
 from .config import Settings
+from .metrics import Metrics
+from .probe import monitoring
 from .pullthrough.blobs import BlobService
 from .pullthrough.manifests import ManifestService
 from .pullthrough.warm import WarmJobs
+from .ratelimit import QuotaTracker
 from .upstream.pool import Upstreams
 
 log = logging.getLogger(__name__)
 
 
 def create_app(settings: Settings) -> web.Application:
-    app = web.Application(middlewares=[registry_errors, admin_auth], client_max_size=1024 * 1024)
+    app = web.Application(middlewares=[observe_requests, registry_errors, admin_auth], client_max_size=1024 * 1024)
     app[SERVICES] = build_services(settings)
     app.cleanup_ctx.append(_lifecycle)
+    app.cleanup_ctx.append(monitoring)  # after _lifecycle: the upstream clients exist
+    app.on_response_prepare.append(count_bytes_served)
     add_routes(app)
     return app
 
@@ -41,7 +47,8 @@ def build_services(settings: Settings) -> Services:
     upstreams = Upstreams(settings)
     store = ManifestStore(paths, index, settings.manifest_memory_bytes)
     fills = Fills(settings.fill_timeout_s)
-    manifests = ManifestService(store, index, upstreams, settings.tag_ttl_s)
+    quota = QuotaTracker(settings)
+    manifests = ManifestService(store, index, upstreams, settings.tag_ttl_s, quota=quota)
     janitor = Janitor(settings, paths, index, store, on_removed=manifests.forget_tags)
     blobs = BlobService(paths, index, upstreams, fills, settings.resume_attempts, janitor)
     return Services(
@@ -53,6 +60,8 @@ def build_services(settings: Settings) -> Services:
         blobs=blobs,
         janitor=janitor,
         warm=WarmJobs(manifests, blobs, settings.warm_platforms),
+        quota=quota,
+        metrics=Metrics(quota, lambda: len(fills), settings.cache_dir),
     )
 
 

@@ -81,6 +81,9 @@ class Settings:
     admin_token: Secret | None = None  # None: the admin API is disabled (404)
     admin_token_file: str = ""
     admin_listen: str = ""  # "": admin API on the main listener
+    quota_reserve: int = 0
+    quota_probe_interval_s: float = 0.0
+    quota_probe_repository: str = "ratelimitpreview/test"
     upstreams: Mapping[str, UpstreamSettings] = field(
         default_factory=lambda: {"docker.io": UpstreamSettings("docker.io")}
     )
@@ -118,6 +121,9 @@ _SCALARS: dict[tuple[str, str], str] = {
     ("admin", "token"): "admin_token",
     ("admin", "token_file"): "admin_token_file",
     ("admin", "listen"): "admin_listen",
+    ("quota", "reserve"): "quota_reserve",
+    ("quota", "probe_interval_s"): "quota_probe_interval_s",
+    ("quota", "probe_repository"): "quota_probe_repository",
 }
 _UPSTREAM_KEYS = ("url", "username", "password", "password_file", "docker_config")
 
@@ -244,6 +250,7 @@ def _validate(settings: Settings) -> None:
     if settings.admin_listen and not settings.admin_listen.rpartition(":")[2].isdigit():
         raise ConfigError(f"admin.listen must be HOST:PORT, got {settings.admin_listen!r}")
     for name in ("tag_ttl_s", "fill_timeout_s", "connect_timeout_s", "read_timeout_s",
+                 "quota_reserve", "quota_probe_interval_s",
                  "max_cache_bytes", "min_free_disk_bytes", "unused_ttl_s"):
         if getattr(settings, name) < 0:
             raise ConfigError(f"setting {name} must not be negative")

@@ -10,10 +10,13 @@ from ..cache.index import Index
 from ..cache.janitor import Janitor
 from ..cache.paths import CachePaths
 from ..config import Settings
+from ..metrics import Metrics
 from ..pullthrough.blobs import BlobService
 from ..pullthrough.manifests import ManifestService
 from ..pullthrough.warm import WarmJobs
+from ..ratelimit import QuotaTracker
 from ..upstream.pool import Upstreams
+from .target import Target
 
 
 @dataclass(slots=True)
@@ -26,8 +29,12 @@ class Services:
     blobs: BlobService
     janitor: Janitor
     warm: WarmJobs
+    quota: QuotaTracker
+    metrics: Metrics
 
 
 SERVICES = web.AppKey("services", Services)
 # How the cache answered a request ("hit", "miss", "stale", ...), for logs and metrics.
 CACHE_RESULT = web.RequestKey("cache_result", str)
+# The upstream and repository a /v2/ request is about, for metrics (set by dispatch).
+TARGET = web.RequestKey("target", Target)

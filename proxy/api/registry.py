@@ -14,7 +14,7 @@ from ..mediatypes import parse_accept
 from ..pullthrough.blobs import BlobLocation, CachedBlob
 from ..pullthrough.manifests import ManifestRequest, ManifestResult
 from ..reference import is_digest, parse_digest, validate_reference
-from .keys import CACHE_RESULT, SERVICES
+from .keys import CACHE_RESULT, SERVICES, TARGET
 from .responses import DigestFileResponse, base_headers, resolve_range
 from .target import Target, parse_target
 
@@ -29,6 +29,7 @@ async def api_version(request: web.Request) -> web.Response:
 
 async def dispatch(request: web.Request) -> web.StreamResponse:
     target = parse_target(request, request.app[SERVICES].upstreams)
+    request[TARGET] = target
     handler = {"manifests": manifest, "blobs": blob, "tags": tags}[target.kind]
     response = await handler(request, target)
     return response
@@ -107,6 +108,7 @@ async def blob(request: web.Request, target: Target) -> web.StreamResponse:
     if _etag_matches(request, str(digest)):
         return web.Response(status=304, headers=headers)
     janitor = request.app[SERVICES].janitor
+    joined = blobs.fills.get(digest) is not None
     opened = blobs.open(where)
     # Leased from the same step that found it, so a purge cannot unlink it under us.
     release = janitor.leases.acquire(str(digest))
@@ -117,7 +119,7 @@ async def blob(request: web.Request, target: Target) -> web.StreamResponse:
             janitor.access.blob(str(digest))
             resolve_range(request, opened.size)  # JSON 416 before FileResponse sees it
             return DigestFileResponse(opened.path, str(digest), on_sent=release, headers=headers)
-        request[CACHE_RESULT] = "miss"
+        request[CACHE_RESULT] = "coalesced" if joined else "miss"
         janitor.misses += 1
         response = await _stream_fill(request, opened, headers)
     except BaseException:

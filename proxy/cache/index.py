@@ -168,6 +168,11 @@ class Index:
         )
         await self._run(self._write, [(sql, (digest, size, now, now))])
 
+    async def blob_bytes(self) -> int:
+        """The total size of the indexed blobs (for metrics; also a liveness query)."""
+        row = await self._run(self._query_one, "SELECT COALESCE(SUM(size), 0) FROM blobs", ())
+        return int(row[0]) if row else 0
+
     async def touch(self, blobs: dict[str, float], manifests: dict[str, float]) -> None:
         """Record access times in one transaction (callers batch them)."""
         statements = [

@@ -50,6 +50,10 @@ class CachePaths:
         """A fresh temp name: two fills of one digest never share a file."""
         return self.tmp_dir / f"{digest.encoded[:16]}.{secrets.token_hex(6)}"
 
+    def write_probe(self) -> Path:
+        """A fresh temp name for the readiness check's write test."""
+        return self.tmp_dir / f"writable.{secrets.token_hex(6)}"
+
     def create_dirs(self) -> None:
         for directory in (self.blobs_dir, self.manifests_dir, self.tmp_dir):
             directory.mkdir(parents=True, exist_ok=True)

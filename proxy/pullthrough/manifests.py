@@ -9,6 +9,10 @@
   stale, with a warning in the log and the response. A 401/403 means kura's own
   credential is broken: logged loudly, the cached digest is still served. A 404 is an
   answer, not a failure: the tag is gone upstream and the client is told so.
+- The pull quota (proxy/ratelimit.py) is asked before every manifest GET. In
+  `reserve` mode (kura's own reserve reached) or `limited` mode (the upstream said 429)
+  no GET is made: a cached tag is served stale, a cold miss gets 429 with Retry-After.
+  While `limited`, cached tags are not even revalidated. HEADs stay allowed otherwise.
 - A tag resolves per accepted-type set: a client that accepts only single-platform
   manifests may get a different digest than one that accepts indexes.
 """
@@ -18,7 +22,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable
 
 from cachetools import LRUCache
@@ -35,9 +39,10 @@ from ..errors import (
     UpstreamUnavailable,
 )
 from ..mediatypes import AcceptSet, media_type_from_body
+from ..ratelimit import QuotaTracker
 from ..reference import parse_digest
 from ..singleflight import SingleFlight
-from ..upstream.client import UpstreamClient
+from ..upstream.client import FetchedManifest, UpstreamClient
 from ..upstream.pool import Upstreams
 
 log = logging.getLogger(__name__)
@@ -52,7 +57,7 @@ class ManifestResult:
     digest: str
     media_type: str
     size: int
-    source: str  # "cache", "upstream", "stale"
+    source: str  # "cache", "upstream", "stale", "coalesced" (joined another's upstream fetch)
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,14 +77,16 @@ class ManifestService:
         upstreams: Upstreams,
         tag_ttl_s: float,
         clock: Callable[[], float] = time.time,
+        quota: QuotaTracker | None = None,
     ) -> None:
         self._store = store
         self._index = index
         self._upstreams = upstreams
         self._tag_ttl_s = tag_ttl_s
         self._clock = clock
+        self._quota = quota
         self._tag_flights: SingleFlight[tuple[str, ...], ManifestResult] = SingleFlight()
-        self._digest_flights: SingleFlight[str, StoredManifest] = SingleFlight()
+        self._digest_flights: SingleFlight[str, tuple[StoredManifest, bool]] = SingleFlight()
         self._tags: LRUCache[tuple[str, str, str, str], TagRecord] = LRUCache(maxsize=65536)
 
     def forget_tags(self) -> None:
@@ -90,7 +97,9 @@ class ManifestService:
         if ":" in request.reference:
             return await self._by_digest(request)
         key = (request.registry, request.repo, request.reference, request.accept.key, str(request.head))
-        return await self._tag_flights.run(key, lambda: self._by_tag(request))
+        joined = key in self._tag_flights
+        result = await self._tag_flights.run(key, lambda: self._by_tag(request))
+        return replace(result, source="coalesced") if joined and result.source == "upstream" else result
 
     # -- by digest --------------------------------------------------------------------
 
@@ -99,22 +108,29 @@ class ManifestService:
         cached = await self._store.get(digest)
         if cached is not None:
             return _result(cached, "cache")
+        joined = digest in self._digest_flights
         upstream = self._upstreams.get(request.registry)
         if request.head:  # a HEAD is free upstream; do not spend a GET on it
             head = await upstream.head_manifest(request.repo, digest, request.accept.upstream_header())
             if head.digest in (None, digest) and head.size is not None:
                 return ManifestResult(None, digest, head.media_type, head.size, "upstream")
-        manifest = await self._fetch(upstream, request, digest)
-        return _result(manifest, "upstream")
+        manifest, spent = await self._fetch(upstream, request, digest)
+        return _result(manifest, ("coalesced" if joined else "upstream") if spent else "cache")
 
-    async def _fetch(self, upstream: UpstreamClient, request: ManifestRequest, digest: str) -> StoredManifest:
-        """GET one manifest by digest (one pull on Docker Hub), verify, store."""
+    async def _fetch(
+        self, upstream: UpstreamClient, request: ManifestRequest, digest: str
+    ) -> tuple[StoredManifest, bool]:
+        """GET one manifest by digest (one pull on Docker Hub), verify, store; the bool
+        says whether a GET was spent (not when another flight stored it meanwhile)."""
 
-        async def fetch() -> StoredManifest:
-            fetched = await upstream.get_manifest(request.repo, digest, request.accept.upstream_header())
+        async def fetch() -> tuple[StoredManifest, bool]:
+            stored = await self._store.get(digest)
+            if stored is not None:  # a flight that ended after our caller's cache miss
+                return stored, False
+            fetched = await self._get_manifest(upstream, request, digest)
             manifest = _verified(fetched.body, fetched.media_type, digest)
             await self._store.put(manifest, request.registry, request.repo)
-            return manifest
+            return manifest, True
 
         return await self._digest_flights.run(digest, fetch)
 
@@ -126,6 +142,8 @@ class ManifestService:
         cached = await self._store.get(record.digest) if record else None
         if record and cached and self._clock() - record.confirmed_at < self._tag_ttl_s:
             return _result(cached, "cache")
+        if cached and self._quota and not self._quota.may_contact(request.registry):
+            return _result(cached, "stale")  # the upstream said 429: leave it alone
         try:
             return await self._revalidate(request, cached)
         except STALE_ON + CREDENTIAL_FAILURES as exc:
@@ -139,7 +157,7 @@ class ManifestService:
         accept = request.accept.upstream_header()
         head = await upstream.head_manifest(request.repo, request.reference, accept)
         if head.digest is None:  # no digest header: only a GET can tell
-            fetched = await upstream.get_manifest(request.repo, request.reference, accept)
+            fetched = await self._get_manifest(upstream, request, request.reference)
             digest = fetched.digest_header or _digest_of(fetched.body)
             manifest = _verified(fetched.body, fetched.media_type, digest)
             await self._store.put(manifest, request.registry, request.repo)
@@ -155,7 +173,18 @@ class ManifestService:
         if request.head and head.size is not None:
             # The client will GET by digest next; spend the pull then, not twice.
             return ManifestResult(None, digest, head.media_type, head.size, "upstream")
-        return _result(await self._fetch(upstream, request, digest), "upstream")
+        manifest, spent = await self._fetch(upstream, request, digest)
+        return _result(manifest, "upstream" if spent else "cache")
+
+    async def _get_manifest(
+        self, upstream: UpstreamClient, request: ManifestRequest, reference: str
+    ) -> FetchedManifest:
+        """The one place a pull is spent: only when the quota allows it."""
+        accept = request.accept.upstream_header()
+        if self._quota is None:
+            return await upstream.get_manifest(request.repo, reference, accept)
+        with self._quota.spending(request.registry):
+            return await upstream.get_manifest(request.repo, reference, accept)
 
     async def _confirm(self, request: ManifestRequest, digest: str) -> None:
         tag_key = (request.registry, request.repo, request.reference, request.accept.key)

@@ -70,3 +70,26 @@ async def test_skopeo_copy_all_platforms_of_an_index(hub: Hub, kura: KuraServer,
     await skopeo_copy(kura, "e2e-multi:1", arm, "--override-arch", "arm64")
     chosen = json.loads((arm / "manifest.json").read_bytes())
     assert chosen["config"]["digest"] == index.images[1].config_digest
+
+
+async def test_kura_serve_process_with_env_config_serves_skopeo(hub: Hub, tmp_path: Path) -> None:
+    """The product as an operator runs it: `python -m proxy serve`, configured by KURA_* only."""
+    from tests.e2e.conftest import PASSWORD, USER
+    from tests.support.kura import start_kura_process, wait_until_up
+
+    image = make_image(103, [300_000])
+    hub.push_image(image, repo="library/e2e-process", tag="1")
+    env = {"KURA_CACHE_DIR": str(tmp_path / "cache"), "KURA_UPSTREAMS_DOCKER_IO_URL": hub.url,
+           "KURA_UPSTREAM_USERNAME": USER, "KURA_UPSTREAM_PASSWORD": PASSWORD}
+    process, url = start_kura_process(env, tmp_path / "kura.log")
+    try:
+        await wait_until_up(url)
+        out = tmp_path / "out"
+        await run(require_binary("skopeo"), "--insecure-policy", "copy", "--src-tls-verify=false",
+                  f"docker://{_host(url)}/e2e-process:1", f"dir:{out}")
+        assert set(_verify_dir(out)) == set(image.blobs)
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+    log = (tmp_path / "kura.log").read_text()
+    assert PASSWORD not in log and "Traceback" not in log

@@ -1,0 +1,91 @@
+"""Operational endpoints outside /v2/: unauthenticated, read-only, no secrets.
+
+- `GET /healthz`: the process is alive (200 while the loop runs).
+- `GET /readyz`: 200 when the cache directory is writable, the index answers a query
+  and the default upstream answered its last request (or was never asked); else 503
+  with the reasons.
+- `GET /quota`: per-upstream quota figures (`?probe=1` runs the free probe first).
+- `GET /metrics`: Prometheus exposition.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+
+from aiohttp import web
+
+from ..metrics import CONTENT_TYPE
+from ..probe import probe
+from .keys import SERVICES, Services
+from .quota_report import quota_report
+
+log = logging.getLogger(__name__)
+NO_STORE = {"Cache-Control": "no-store"}
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"}, headers=NO_STORE)
+
+
+async def readyz(request: web.Request) -> web.Response:
+    reasons = await readiness_problems(request.app[SERVICES])
+    if reasons:
+        return web.json_response({"status": "unready", "reasons": reasons}, status=503, headers=NO_STORE)
+    return web.json_response({"status": "ready"}, headers=NO_STORE)
+
+
+async def readiness_problems(services: Services) -> list[str]:
+    reasons = []
+    try:
+        await asyncio.to_thread(_write_and_remove, services)
+    except OSError as exc:
+        # strerror only: no path or secret in a public answer beyond the cache's name
+        reasons.append(f"cache directory is not writable: {exc.strerror or type(exc).__name__}")
+    try:
+        await services.index.blob_bytes()
+    except Exception as exc:  # any failure of the index is a readiness failure
+        reasons.append(f"cache index does not answer: {type(exc).__name__}")
+    default = services.settings.default_registry
+    if default in services.upstreams and services.upstreams.get(default).last_ok is False:
+        reasons.append(f"default upstream {default} failed its last request")
+    return reasons
+
+
+def _write_and_remove(services: Services) -> None:
+    path = services.paths.write_probe()
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        os.write(fd, b"ok")
+    finally:
+        os.close(fd)
+        os.unlink(path)
+
+
+async def quota(request: web.Request) -> web.Response:
+    services = request.app[SERVICES]
+    body: dict[str, object] = {}
+    if request.query.get("probe") in ("1", "true", "yes"):
+        body["probe"] = await probe(services)
+    tracker = services.quota
+    body["default"] = services.settings.default_registry
+    body["upstreams"] = {registry: quota_report(tracker, registry) for registry in tracker.registries()}
+    return web.json_response(body, headers=NO_STORE, dumps=_dumps)
+
+
+async def metrics(request: web.Request) -> web.Response:
+    services = request.app[SERVICES]
+    try:
+        cache_bytes = await services.index.blob_bytes()
+    except Exception:
+        cache_bytes = 0
+        log.warning("cache index did not answer while rendering /metrics")
+    await services.metrics.refresh(cache_bytes)
+    headers = {**NO_STORE, "Content-Type": CONTENT_TYPE}
+    return web.Response(body=services.metrics.exposition(), headers=headers)
+
+
+def _dumps(value: object) -> str:
+    return json.dumps(value, indent=2)
