@@ -17,6 +17,7 @@ from .api.routes import add_routes
 from .cache.index import Index
 from .cache.inflight import Fills
 from .cache.janitor import Janitor
+from .cache.janitor_metrics import JanitorCollector
 from .cache.manifests import ManifestStore
 from .cache.paths import CachePaths
 from .config import Settings
@@ -51,6 +52,8 @@ def build_services(settings: Settings) -> Services:
     manifests = ManifestService(store, index, upstreams, settings.tag_ttl_s, quota=quota)
     janitor = Janitor(settings, paths, index, store, on_removed=manifests.forget_tags)
     blobs = BlobService(paths, index, upstreams, fills, settings.resume_attempts, janitor)
+    metrics = Metrics(quota, lambda: len(fills), settings.cache_dir)
+    metrics.registry.register(JanitorCollector(janitor))
     return Services(
         settings=settings,
         paths=paths,
@@ -61,7 +64,7 @@ def build_services(settings: Settings) -> Services:
         janitor=janitor,
         warm=WarmJobs(manifests, blobs, settings.warm_platforms),
         quota=quota,
-        metrics=Metrics(quota, lambda: len(fills), settings.cache_dir),
+        metrics=metrics,
     )
 
 

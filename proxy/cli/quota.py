@@ -34,11 +34,13 @@ def render(registry: str, quota: dict[str, Any]) -> str:
     """A few lines per upstream; every field is optional (the endpoint may grow)."""
     lines = [f"{registry}: {_headline(quota)}"]
     details = [
-        ("mode", quota.get("mode")), ("source", quota.get("source")),
+        ("mode", quota.get("mode")), ("credential", quota.get("credential")), ("source", quota.get("source")),
+        ("spend rate", _rate(quota.get("spend_rate_per_hour"))),
         ("pulls spent", quota.get("pulls_spent")), ("pulls saved", quota.get("pulls_saved")),
         ("reserve", quota.get("reserve")), ("observed", _when(quota.get("observed_at"))),
         ("window resets", _when(quota.get("reset_estimate"))),
         ("forecast exhausted", _when(quota.get("forecast_exhausted_at"))),
+        ("blocked until", _when(quota.get("blocked_until"))),
         ("last 429", _when(quota.get("last_429"))),
     ]
     lines += [f"  {name:<19} {value}" for name, value in details if value not in (None, "")]
@@ -63,7 +65,14 @@ def _duration(seconds: float) -> str:
     return f"{seconds:g}s"
 
 
+def _rate(value: Any) -> Any:
+    return f"{value:g} pulls/hour" if isinstance(value, (int, float)) and not isinstance(value, bool) else value
+
+
 def _when(value: Any) -> Any:
+    """Epoch seconds or ISO strings as they come; a nested object as `key=value` pairs."""
+    if isinstance(value, dict):
+        return ", ".join(f"{k}={_when(v)}" for k, v in value.items() if v is not None) or None
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return datetime.datetime.fromtimestamp(value).strftime("%Y-%m-%d %H:%M:%S")
     return value

@@ -94,6 +94,8 @@ async def test_cli_reports_failures_like_a_shell_tool(kura_process: tuple[str, P
     assert code == 2 and "not a duration" in err
     code, _, err = await kura_cli("warm", "missing:1", "--url", url)
     assert code == 1 and "failed" in err
+    code, out, err = await kura_cli("quota", "--url", url)  # the real /quota of a real kura
+    assert code == 0 and out.startswith("docker.io: "), err
 
 
 async def test_cli_offline_reads_and_purges_the_cache_directory(hub: Hub, tmp_path: Path) -> None:
@@ -124,8 +126,9 @@ async def test_cli_offline_reads_and_purges_the_cache_directory(hub: Hub, tmp_pa
 async def test_cli_quota_pretty_prints(tmp_path: Path) -> None:
     quota = {"upstreams": {
         "docker.io": {"limit": 100, "remaining": 76, "window_s": 21600, "source": "203.0.113.9",
-                      "observed_at": 1_700_000_000, "pulls_spent": 24, "pulls_saved": 310, "mode": "normal",
-                      "unlimited": False, "future_field": {"x": 1}},
+                      "observed_at": "2026-11-28T08:00:00Z", "pulls_spent": 24, "pulls_saved": 310,
+                      "mode": "normal", "unlimited": False, "spend_rate_per_hour": 2.5, "future_field": {"x": 1},
+                      "last_429": {"kind": "pull_limit", "at": 1_700_000_000, "retry_after_s": 60}},
         "ghcr.io": {"unlimited": True},
         "quay.io": {},
     }}
@@ -144,6 +147,7 @@ async def test_cli_quota_pretty_prints(tmp_path: Path) -> None:
         assert code == 0, err
         assert "docker.io: 76 of 100 pulls left per 6h" in out
         assert "pulls saved         310" in out and "ghcr.io: unlimited" in out
+        assert "2.5 pulls/hour" in out and "kind=pull_limit" in out and "2026-11-28T08:00:00Z" in out
         assert "quay.io: not observed yet" in out
     finally:
         await runner.cleanup()

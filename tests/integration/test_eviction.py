@@ -110,6 +110,8 @@ async def test_cache_full_of_pins_streams_uncached(
     status, stats = await admin(client, small_kura.url, "GET", "/admin/cache")
     assert stats["uncached_serves"] == 1 and stats["bytes"] <= LIMIT
     assert all(_cached(small_kura, image) for image in kept)
+    async with client.get(small_kura.url + "/metrics") as reply:
+        assert "kura_cache_uncached_serves_total 1.0" in await reply.text()
     hub.reset()
     assert await get_blob(client, small_kura.url, "extra", layer) == extra.blobs[layer]
     assert hub.counts("cdn") == 1  # streamed again: it was never kept
