@@ -9,6 +9,7 @@ from typing import AsyncIterator
 
 from aiohttp import web
 
+from .api.access import client_auth_middleware
 from .api.keys import SERVICES, Services
 from .api.middlewares import registry_errors
 from .api.routes import add_routes
@@ -17,6 +18,7 @@ from .cache.inflight import Fills
 from .cache.manifests import ManifestStore
 from .cache.paths import CachePaths
 from .config import Settings
+from .logs import echo_request_id, log_upstream_event
 from .pullthrough.blobs import BlobService
 from .pullthrough.manifests import ManifestService
 from .upstream.pool import Upstreams
@@ -25,8 +27,12 @@ log = logging.getLogger(__name__)
 
 
 def create_app(settings: Settings) -> web.Application:
-    app = web.Application(middlewares=[registry_errors], client_max_size=1024 * 1024)
+    middlewares = [registry_errors]
+    if settings.clients.enabled:
+        middlewares.append(client_auth_middleware(settings.clients))
+    app = web.Application(middlewares=middlewares, client_max_size=1024 * 1024)
     app[SERVICES] = build_services(settings)
+    app.on_response_prepare.append(echo_request_id)
     app.cleanup_ctx.append(_lifecycle)
     add_routes(app)
     return app
@@ -53,10 +59,14 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     await asyncio.to_thread(_prepare_cache_dir, services.paths)
     await services.index.open()
     await services.upstreams.start()
+    for client in services.upstreams.all():
+        client.observers.append(log_upstream_event)
     log.info("cache at %s; upstreams: %s", services.paths.root, _describe_upstreams(services.settings))
     try:
         yield
     finally:
+        # Graceful stop: downloads whose clients left still finish, up to the grace.
+        await services.blobs.fills.drain(services.settings.shutdown_grace_s)
         await services.blobs.fills.close()
         await services.upstreams.close()
         await services.index.close()

@@ -14,6 +14,7 @@ from ..mediatypes import parse_accept
 from ..pullthrough.blobs import BlobLocation, CachedBlob
 from ..pullthrough.manifests import ManifestRequest, ManifestResult
 from ..reference import is_digest, parse_digest, validate_reference
+from .access import check_repository
 from .keys import CACHE_RESULT, SERVICES
 from .responses import DigestFileResponse, base_headers, resolve_range
 from .target import Target, parse_target
@@ -28,7 +29,9 @@ async def api_version(request: web.Request) -> web.Response:
 
 
 async def dispatch(request: web.Request) -> web.StreamResponse:
-    target = parse_target(request, request.app[SERVICES].upstreams)
+    services = request.app[SERVICES]
+    target = parse_target(request, services.upstreams)
+    check_repository(services.settings.upstreams[target.registry], target.repo)
     handler = {"manifests": manifest, "blobs": blob, "tags": tags}[target.kind]
     response = await handler(request, target)
     return response
@@ -96,12 +99,13 @@ async def blob(request: web.Request, target: Target) -> web.StreamResponse:
         return _head_response(headers, await blobs.size(where))
     if _etag_matches(request, str(digest)):
         return web.Response(status=304, headers=headers)
+    joining = blobs.fills.get(digest) is not None
     opened = blobs.open(where)
     if isinstance(opened, CachedBlob):
         request[CACHE_RESULT] = "hit"
         resolve_range(request, opened.size)  # JSON 416 before FileResponse sees it
         return DigestFileResponse(opened.path, str(digest), headers=headers)
-    request[CACHE_RESULT] = "miss"
+    request[CACHE_RESULT] = "coalesced" if joining else "miss"
     return await _stream_fill(request, opened, headers)
 
 

@@ -185,6 +185,11 @@ class Fills:
             await fill.writer.write(chunk)
             fill._advance(fill.writer.position)
 
+    async def drain(self, timeout_s: float) -> None:
+        """Wait up to `timeout_s` for the fills in flight to finish (graceful shutdown)."""
+        if self._tasks and timeout_s > 0:
+            await asyncio.wait(set(self._tasks), timeout=timeout_s)
+
     async def close(self) -> None:
         for task in list(self._tasks):
             task.cancel()
