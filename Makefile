@@ -4,8 +4,8 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 # Debian packages the end-to-end tests drive: the real registry and real clients.
-TEST_PACKAGES := docker-registry skopeo containerd
-TEST_BINARIES := docker-registry skopeo containerd ctr
+TEST_PACKAGES := docker-registry skopeo containerd podman
+TEST_BINARIES := docker-registry skopeo containerd ctr podman
 
 .PHONY: run test test-unit test-integration test-e2e system-deps bench clean
 

@@ -27,6 +27,8 @@ UPSTREAM_LOGGER = "kura.upstream"
 REQUEST_ID_HEADER = "X-Request-Id"
 REQUEST_ID = web.RequestKey("request_id", str)
 _CLIENT_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+# Manifest results ("cache"/"upstream"/"stale") and blob results in one vocabulary.
+_CACHE_WORDS = {"cache": "hit", "upstream": "miss"}
 _RECORD_ATTRS = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
 
 
@@ -104,9 +106,9 @@ class AccessLogger(AbstractAccessLogger):
             "method": request.method,
             "path": request.path[:512],
             "status": response.status,
-            "bytes": response.body_length,
+            "bytes": _body_bytes(request, response),
             "duration_ms": round(time * 1000, 1),
-            "cache": request.get(CACHE_RESULT, "-"),
+            "cache": _CACHE_WORDS.get(request.get(CACHE_RESULT, "-"), request.get(CACHE_RESULT, "-")),
             "ns": request.query.get("ns", ""),
             "client": request.remote or "",
             "request_id": request_id(request),
@@ -120,6 +122,16 @@ class AccessLogger(AbstractAccessLogger):
     @property
     def enabled(self) -> bool:
         return self.logger.isEnabledFor(logging.INFO)
+
+
+def _body_bytes(request: web.BaseRequest, response: web.StreamResponse) -> int:
+    """Body bytes of the response. aiohttp's own counter includes the header block and
+    misses sendfile(), so use the announced length, which sendfile honours."""
+    if request.method == "HEAD" or response.status in (204, 304):
+        return 0
+    if response.content_length is not None:
+        return response.content_length
+    return response.body_length
 
 
 def log_upstream_event(event: UpstreamEvent) -> None:

@@ -131,8 +131,9 @@ def podman_registries_conf(kura_url: str, servers: dict[str, str], default_regis
     blocks = []
     for registry, server in servers.items():
         location = host if registry == default_registry else f"{host}/{registry}"
+        upstream_insecure = "\ninsecure = true" if server.startswith("http://") else ""
         blocks.append(
-            f'[[registry]]\nprefix = "{registry}"\nlocation = "{urlsplit(server).netloc}"\n'
+            f'[[registry]]\nprefix = "{registry}"\nlocation = "{urlsplit(server).netloc}"{upstream_insecure}\n'
             f'[[registry.mirror]]\nlocation = "{location}"\ninsecure = {insecure}\n'
         )
     return "\n".join(blocks)
