@@ -36,16 +36,21 @@ def configure_logging(level: str, log_format: str = "auto", stream: IO[str] | No
     """Replace the root handlers with one writing `json` or `text` lines to `stream`
     (stderr); `auto` picks text on a TTY and JSON otherwise."""
     stream = stream or sys.stderr
-    if log_format == "auto":
-        log_format = "text" if stream.isatty() else "json"
     handler = logging.StreamHandler(stream)
-    handler.setFormatter(JsonFormatter() if log_format == "json" else TextFormatter())
+    handler.setFormatter(make_formatter(log_format, stream))
     root = logging.getLogger()
     for old in list(root.handlers):
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level.upper())
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)  # ours replaces it
+
+
+def make_formatter(log_format: str, stream: IO[str]) -> logging.Formatter:
+    """`json`, `text`, or `auto`: text on a TTY, JSON lines otherwise."""
+    if log_format == "auto":
+        log_format = "text" if stream.isatty() else "json"
+    return JsonFormatter() if log_format == "json" else TextFormatter()
 
 
 def _extra_fields(record: logging.LogRecord) -> dict[str, Any]:
