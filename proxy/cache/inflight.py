@@ -114,6 +114,10 @@ class Fill:
         try:
             return await aiofiles.open(self.writer.temp_path, "rb")
         except FileNotFoundError:
+            # Renamed into place but not yet marked finished (the index write is still
+            # running): wait for the verdict instead of calling the fill discarded.
+            while not self.finished:
+                await self._progress.wait()
             if self.succeeded:
                 return await aiofiles.open(self.writer.final_path, "rb")
             raise FillFailed("fill was discarded") from None
