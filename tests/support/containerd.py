@@ -6,7 +6,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 from typing import AsyncIterator
 
@@ -19,15 +21,15 @@ DISABLED_PLUGINS = [
 ]
 
 
-def containerd_config(base: Path, hosts_dir: Path) -> str:
+def containerd_config(base: Path, sockets: Path, hosts_dir: Path) -> str:
     disabled = ", ".join(f'"{name}"' for name in DISABLED_PLUGINS)
     return (
         "version = 2\n"
         f'root = "{base}/root"\nstate = "{base}/state"\n'
         f"disabled_plugins = [{disabled}]\n"
-        f'[grpc]\n  address = "{base}/containerd.sock"\n'
-        f'[ttrpc]\n  address = "{base}/containerd-ttrpc.sock"\n'
-        f'[debug]\n  address = "{base}/containerd-debug.sock"\n'
+        f'[grpc]\n  address = "{sockets}/containerd.sock"\n'
+        f'[ttrpc]\n  address = "{sockets}/containerd-ttrpc.sock"\n'
+        f'[debug]\n  address = "{sockets}/containerd-debug.sock"\n'
         f'[plugins."io.containerd.internal.v1.opt"]\n  path = "{base}/opt"\n'
         # Where a CRI-enabled containerd would read the mirror config; ctr gets --hosts-dir.
         f'# config_path = "{hosts_dir}"\n'
@@ -38,9 +40,11 @@ def containerd_config(base: Path, hosts_dir: Path) -> str:
 async def private_containerd(containerd: str, ctr: str, base: Path, hosts_dir: Path) -> AsyncIterator[Path]:
     """Start containerd under `base`; yield its socket once it answers; stop it."""
     base.mkdir(parents=True, exist_ok=True)
+    # Unix socket paths are limited to ~108 bytes; pytest's tmp_path can be longer.
+    sockets = Path(tempfile.mkdtemp(prefix="kura-ctr-", dir="/tmp"))
     config = base / "config.toml"
-    config.write_text(containerd_config(base, hosts_dir))
-    socket = base / "containerd.sock"
+    config.write_text(containerd_config(base, sockets, hosts_dir))
+    socket = sockets / "containerd.sock"
     log = open(base / "containerd.log", "wb")
     process = subprocess.Popen([containerd, "--config", str(config)], stdout=log, stderr=log,
                                start_new_session=True)
@@ -55,6 +59,7 @@ async def private_containerd(containerd: str, ctr: str, base: Path, hosts_dir: P
             process.kill()
             process.wait()
         log.close()
+        shutil.rmtree(sockets, ignore_errors=True)
 
 
 async def _wait_for(ctr: str, socket: Path, process: subprocess.Popen[bytes], base: Path) -> None:
