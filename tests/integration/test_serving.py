@@ -175,3 +175,30 @@ async def test_sigterm_stops_accepting_but_lets_an_inflight_blob_response_finish
     assert any(line.get("path") == f"/v2/graceful/blobs/{layer}" and line.get("status") == 200 for line in lines)
     assert any("shutting down" in line["msg"] for line in lines)
     assert (tmp_path / "cache" / "blobs").exists() and any((tmp_path / "cache" / "blobs").rglob(layer.split(":")[1]))
+
+
+async def test_access_lines_say_coalesced_for_a_joined_download_and_stale_for_a_fallback(
+    hub: Hub, cache_dir: Path, client: aiohttp.ClientSession, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="kura.access")
+    image = make_image(503, [1024 * 1024])
+    hub.push_image(image, repo="library/joined", tag="1")
+    layer = image.layer_digests[0]
+    settings = replace(kura_settings(cache_dir, hub.url, username=USER, password=PASSWORD), tag_ttl_s=0)
+    async with running_kura(settings) as kura:
+        hub.faults.cdn_chunk_delay_s, hub.faults.cdn_chunk_size = 0.01, 32 * 1024
+        url = f"{kura.url}/v2/joined/blobs/{layer}"
+        async with client.get(url) as first:
+            await first.content.readexactly(32 * 1024)  # the fill is running
+            second = await fetch(client, "GET", url)
+            assert second.status == 200 and second.body == image.blobs[layer]
+            await first.read()
+        hub.faults.clear()
+        assert (await fetch(client, "GET", f"{kura.url}/v2/joined/manifests/1")).status == 200
+        hub.faults.refuse = True
+        stale = await fetch(client, "GET", f"{kura.url}/v2/joined/manifests/1")
+        hub.faults.clear()
+        assert stale.status == 200
+        lines = await _access_lines(caplog, 4)
+    caches = {(r.path.split("/")[3], r.cache) for r in lines}
+    assert {("blobs", "miss"), ("blobs", "coalesced"), ("manifests", "miss"), ("manifests", "stale")} <= caches
