@@ -82,12 +82,17 @@ def _servers(settings: Settings, registries: list[str], overrides: list[str]) ->
 
 def containerd_hosts_toml(kura_url: str, server: str, ca: str | None = None, skip_verify: bool = False) -> str:
     """One registry's hosts.toml: kura first, the upstream itself as fallback."""
-    lines = [f'server = "{server}"', "", f'[host."{kura_url}"]', '  capabilities = ["pull", "resolve"]']
+    lines = [f"server = {_quote(server)}", "", f"[host.{_quote(kura_url)}]", '  capabilities = ["pull", "resolve"]']
     if ca:
-        lines.append(f'  ca = "{ca}"')
+        lines.append(f"  ca = {_quote(ca)}")
     if skip_verify:
         lines.append("  skip_verify = true")
     return "\n".join(lines) + "\n"
+
+
+def _quote(text: str) -> str:
+    """A TOML basic string (JSON's escaping is valid TOML for these values)."""
+    return json.dumps(text)
 
 
 def containerd_config_path_lines(config_path: str) -> str:

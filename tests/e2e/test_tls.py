@@ -1,5 +1,6 @@
-"""kura serves HTTPS from tls_cert_file/tls_key_file; skopeo trusts it through
---src-cert-dir holding only a throwaway CA (made with trustme), with verification on."""
+"""kura serves HTTPS from tls_cert_file/tls_key_file; skopeo (--src-cert-dir) and
+containerd (`ca` in the generated hosts.toml) trust it through a throwaway CA made with
+trustme, with verification on."""
 
 from __future__ import annotations
 
@@ -13,11 +14,13 @@ import aiohttp
 import pytest
 import trustme
 
-from tests.conftest import require_binary
+from proxy.__main__ import main as kura_main
+from tests.conftest import IN_CI, require_binary
 from tests.e2e.conftest import PASSWORD, USER, run
 from tests.fakes.hub import Hub
 from tests.fakes.images import make_image
-from tests.support.kura import KuraServer, kura_settings, running_kura
+from tests.support.containerd import can_run_containerd, private_containerd
+from tests.support.kura import KuraServer, free_port, kura_settings, running_kura
 
 pytestmark = pytest.mark.e2e
 
@@ -68,3 +71,28 @@ async def test_https_refuses_plain_http_and_untrusting_clients(tls_kura: KuraSer
         with pytest.raises(aiohttp.ClientError):
             async with session.get(plain + "/v2/") as response:
                 await response.read()
+
+
+async def test_containerd_pulls_over_https_with_the_ca_named_in_generated_hosts_toml(
+    hub: Hub, tls_kura: KuraServer, ca: trustme.CA, tmp_path: Path
+) -> None:
+    containerd, ctr = require_binary("containerd"), require_binary("ctr")
+    if reason := can_run_containerd():
+        pytest.fail(reason) if IN_CI else pytest.skip(reason)
+    image = make_image(321, [200_000])
+    hub.push_image(image, repo="library/tlsctr", tag="1")
+    ca.cert_pem.write_to_path(str(tmp_path / "ca.crt"))
+    config = tmp_path / "kura.toml"
+    config.write_text('[upstreams."docker.io"]\n')
+    hosts = tmp_path / "certs.d"
+    assert kura_main(["mirror-config", "containerd", "--url", tls_kura.url, "--out", str(hosts),
+                      "--config", str(config), "--ca", str(tmp_path / "ca.crt"),
+                      "--server", f"docker.io=http://127.0.0.1:{free_port()}"]) == 0
+    reference = "docker.io/library/tlsctr:1"
+    hub.reset()
+    async with private_containerd(containerd, ctr, tmp_path / "ctr", hosts) as socket:
+        await run(ctr, "-a", str(socket), "-n", "test", "images", "pull", "--hosts-dir", str(hosts),
+                  "--platform", "linux/amd64", "--snapshotter", "native", reference, timeout_s=180)
+        listing = await run(ctr, "-a", str(socket), "-n", "test", "images", "ls")
+    assert image.manifest_digest in listing
+    assert hub.counts("cdn") == len(image.blobs)
