@@ -6,7 +6,6 @@ come through kura from the Distribution-backed Hub stand-in.
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 from pathlib import Path

@@ -13,7 +13,7 @@ from proxy.passwords import hash_password
 from tests.fakes.hub import Hub
 from tests.fakes.images import make_image
 from tests.integration.conftest import PASSWORD, USER
-from tests.support.kura import kura_settings, running_kura
+from tests.support.kura import KuraServer, kura_settings, running_kura
 from tests.support.registry_client import fetch, pull_image
 
 CLIENT_TOKEN = "kura-client-token-123"
@@ -25,7 +25,7 @@ def _basic(user: str, password: str) -> dict[str, str]:
 
 
 async def test_access_control_is_off_by_default_and_v2_never_challenges(
-    kura, client: aiohttp.ClientSession  # type: ignore[no-untyped-def]
+    kura: KuraServer, client: aiohttp.ClientSession
 ) -> None:
     reply = await fetch(client, "GET", kura.url + "/v2/")
     assert reply.status == 200 and "WWW-Authenticate" not in reply.headers
