@@ -9,6 +9,7 @@ from typing import AsyncIterator
 
 from aiohttp import web
 
+from .api.access import client_auth_middleware
 from .api.keys import SERVICES, Services
 from .api.middlewares import registry_errors
 from .api.observe import count_bytes_served, observe_requests
@@ -20,6 +21,7 @@ from .cache.paths import CachePaths
 from .config import Settings
 from .metrics import Metrics
 from .probe import monitoring
+from .logs import echo_request_id, log_upstream_event
 from .pullthrough.blobs import BlobService
 from .pullthrough.manifests import ManifestService
 from .ratelimit import QuotaTracker
@@ -29,8 +31,12 @@ log = logging.getLogger(__name__)
 
 
 def create_app(settings: Settings) -> web.Application:
-    app = web.Application(middlewares=[observe_requests, registry_errors], client_max_size=1024 * 1024)
+    middlewares = [observe_requests, registry_errors]
+    if settings.clients.enabled:
+        middlewares.append(client_auth_middleware(settings.clients))
+    app = web.Application(middlewares=middlewares, client_max_size=1024 * 1024)
     app[SERVICES] = build_services(settings)
+    app.on_response_prepare.append(echo_request_id)
     app.cleanup_ctx.append(_lifecycle)
     app.cleanup_ctx.append(monitoring)  # after _lifecycle: the upstream clients exist
     app.on_response_prepare.append(count_bytes_served)
@@ -62,10 +68,14 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     await asyncio.to_thread(_prepare_cache_dir, services.paths)
     await services.index.open()
     await services.upstreams.start()
+    for client in services.upstreams.all():
+        client.observers.append(log_upstream_event)
     log.info("cache at %s; upstreams: %s", services.paths.root, _describe_upstreams(services.settings))
     try:
         yield
     finally:
+        # Graceful stop: downloads whose clients left still finish, up to the grace.
+        await services.blobs.fills.drain(services.settings.shutdown_grace_s)
         await services.blobs.fills.close()
         await services.upstreams.close()
         await services.index.close()

@@ -6,11 +6,13 @@ from __future__ import annotations
 import argparse
 from typing import Callable
 
-from . import serve
+from . import hash_password, mirror_config, serve
 
 
 COMMANDS: list[Callable[..., None]] = [
     serve.register,
+    mirror_config.register,
+    hash_password.register,
 ]
 
 

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import logging
+import asyncio
 import os
 import sys
 
-from aiohttp import web
-
-from ..app import create_app
 from ..config import ConfigError, Settings, load_settings
+from ..logs import configure_logging
+from ..server import serve
 
 
 def register(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
@@ -32,14 +31,6 @@ def run(args: argparse.Namespace) -> int:
 
 
 def serve_forever(settings: Settings) -> int:
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    web.run_app(
-        create_app(settings),
-        host=settings.listen_host,
-        port=settings.listen_port,
-        print=lambda message: logging.getLogger("kura").info(message.strip()),
-    )
+    configure_logging(settings.log_level, settings.log_format)
+    asyncio.run(serve(settings))
     return 0
