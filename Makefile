@@ -5,8 +5,8 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 # Debian packages the end-to-end tests drive: the real registry, real clients, and a
 # headless browser for the status page.
-TEST_PACKAGES := docker-registry skopeo containerd chromium
-TEST_BINARIES := docker-registry skopeo containerd ctr chromium
+TEST_PACKAGES := docker-registry skopeo containerd podman chromium
+TEST_BINARIES := docker-registry skopeo containerd ctr podman chromium
 
 .PHONY: run test test-unit test-integration test-e2e system-deps bench clean
 

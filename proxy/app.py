@@ -10,6 +10,7 @@ from typing import AsyncIterator
 from aiohttp import web
 
 from .api.admin_auth import admin_auth
+from .api.access import client_auth_middleware
 from .api.keys import SERVICES, Services
 from .api.middlewares import registry_errors
 from .api.observe import count_bytes_served, observe_requests
@@ -23,6 +24,7 @@ from .cache.paths import CachePaths
 from .config import Settings
 from .metrics import Metrics
 from .probe import monitoring
+from .logs import echo_request_id, log_upstream_event
 from .pullthrough.blobs import BlobService
 from .pullthrough.manifests import ManifestService
 from .pullthrough.warm import WarmJobs
@@ -33,8 +35,13 @@ log = logging.getLogger(__name__)
 
 
 def create_app(settings: Settings) -> web.Application:
-    app = web.Application(middlewares=[observe_requests, registry_errors, admin_auth], client_max_size=1024 * 1024)
+    middlewares = [observe_requests, registry_errors]
+    if settings.clients.enabled:
+        middlewares.append(client_auth_middleware(settings.clients))
+    middlewares.append(admin_auth)  # /admin only: bearer token, 404 when disabled
+    app = web.Application(middlewares=middlewares, client_max_size=1024 * 1024)
     app[SERVICES] = build_services(settings)
+    app.on_response_prepare.append(echo_request_id)
     app.cleanup_ctx.append(_lifecycle)
     app.cleanup_ctx.append(monitoring)  # after _lifecycle: the upstream clients exist
     app.on_response_prepare.append(count_bytes_served)
@@ -74,11 +81,15 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     await services.index.open()
     await services.janitor.start()
     await services.upstreams.start()
+    for client in services.upstreams.all():
+        client.observers.append(log_upstream_event)
     log.info("cache at %s; upstreams: %s", services.paths.root, _describe_upstreams(services.settings))
     try:
         yield
     finally:
         await services.warm.close()
+        # Graceful stop: downloads whose clients left still finish, up to the grace.
+        await services.blobs.fills.drain(services.settings.shutdown_grace_s)
         await services.blobs.fills.close()
         await services.janitor.close()
         await services.upstreams.close()

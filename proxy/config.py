@@ -55,10 +55,26 @@ class UpstreamSettings:
     password_file: str = ""
     docker_config: str = ""
     credential: Credential | None = None  # resolved from the sources above
+    # fnmatch patterns over the normalized repository (`library/*`); deny wins, and an
+    # empty allow list allows every repository the deny list does not name.
+    allow: tuple[str, ...] = ()
+    deny: tuple[str, ...] = ()
 
     @property
     def is_plain_http(self) -> bool:
         return self.url.startswith("http://")
+
+
+@dataclass(frozen=True, slots=True)
+class ClientSettings:
+    """Who may pull through kura. Off (anyone may) unless tokens or users are given."""
+
+    tokens: tuple[Secret, ...] = ()  # static bearer tokens
+    users: Mapping[str, str] = field(default_factory=dict)  # name -> $pbkdf2-sha256$ hash
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.tokens or self.users)
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +103,16 @@ class Settings:
     upstreams: Mapping[str, UpstreamSettings] = field(
         default_factory=lambda: {"docker.io": UpstreamSettings("docker.io")}
     )
+    # Serving: TLS, logs, shutdown and limits on what a client may send.
+    tls_cert_file: str = ""
+    tls_key_file: str = ""
+    log_format: str = "auto"  # "json" when stderr is not a TTY, "text" when it is
+    shutdown_grace_s: float = 30.0
+    client_header_timeout_s: float = 30.0
+    max_request_line_bytes: int = 8190
+    max_header_bytes: int = 8190
+    max_headers: int = 64
+    clients: ClientSettings = field(default_factory=ClientSettings)
 
     @property
     def listen_host(self) -> str:
@@ -124,8 +150,17 @@ _SCALARS: dict[tuple[str, str], str] = {
     ("quota", "reserve"): "quota_reserve",
     ("quota", "probe_interval_s"): "quota_probe_interval_s",
     ("quota", "probe_repository"): "quota_probe_repository",
+    ("server", "tls_cert_file"): "tls_cert_file",
+    ("server", "tls_key_file"): "tls_key_file",
+    ("server", "log_format"): "log_format",
+    ("server", "shutdown_grace_s"): "shutdown_grace_s",
+    ("server", "client_header_timeout_s"): "client_header_timeout_s",
+    ("server", "max_request_line_bytes"): "max_request_line_bytes",
+    ("server", "max_header_bytes"): "max_header_bytes",
+    ("server", "max_headers"): "max_headers",
 }
-_UPSTREAM_KEYS = ("url", "username", "password", "password_file", "docker_config")
+_UPSTREAM_KEYS = ("url", "username", "password", "password_file", "docker_config", "allow", "deny")
+_TABLE_SECTIONS = ("upstreams", "clients")
 
 
 def load_settings(path: str | Path | None = None, env: Mapping[str, str] | None = None) -> Settings:
@@ -134,7 +169,9 @@ def load_settings(path: str | Path | None = None, env: Mapping[str, str] | None 
     document = _read_toml(Path(path)) if path else {}
     values, upstream_tables = _collect(document, env)
     settings = _build(values, upstream_tables)
+    settings = replace(settings, clients=_clients(document.get("clients", {}), env))
     return _resolve_admin_token(_resolve_credentials(settings, env))
+
 
 
 def _resolve_admin_token(settings: Settings) -> Settings:
@@ -162,7 +199,7 @@ def _read_toml(path: Path) -> dict[str, Any]:
 def _collect(
     document: dict[str, Any], env: Mapping[str, str]
 ) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
-    known_sections = {section for section, _ in _SCALARS} | {"upstreams"}
+    known_sections = {section for section, _ in _SCALARS} | set(_TABLE_SECTIONS)
     for section in document:
         if section not in known_sections:
             raise ConfigError(f"unknown config section [{section}]")
@@ -175,7 +212,7 @@ def _collect(
         if env_value is not None:
             values[name] = env_value
     for section, table in document.items():
-        if section == "upstreams":
+        if section in _TABLE_SECTIONS:
             continue
         for key in table:
             if (section, key) not in _SCALARS:
@@ -236,7 +273,32 @@ def _build_upstream(registry: str, table: dict[str, Any]) -> UpstreamSettings:
         password=Secret(str(password)) if password else None,
         password_file=str(table.get("password_file", "")),
         docker_config=str(table.get("docker_config", "")),
+        allow=_patterns(table.get("allow", ())),
+        deny=_patterns(table.get("deny", ())),
     )
+
+
+def _patterns(value: Any) -> tuple[str, ...]:
+    """A TOML list, or a comma-separated string from the environment."""
+    items = value.split(",") if isinstance(value, str) else list(value)
+    return tuple(str(item).strip() for item in items if str(item).strip())
+
+
+def _clients(table: dict[str, Any], env: Mapping[str, str]) -> ClientSettings:
+    """`[clients]`: `tokens = [...]`, `users = {name = "$pbkdf2-sha256$..."}`; the
+    environment (KURA_CLIENTS_TOKENS="t1,t2", KURA_CLIENTS_USERS="name:hash,...") wins."""
+    for key in table:
+        if key not in ("tokens", "users"):
+            raise ConfigError(f"unknown config key clients.{key}")
+    tokens = _patterns(env.get("KURA_CLIENTS_TOKENS", table.get("tokens", ())))
+    users = dict(table.get("users", {}))
+    if "KURA_CLIENTS_USERS" in env:
+        pairs = [item.partition(":") for item in _patterns(env["KURA_CLIENTS_USERS"])]
+        users = {name: hashed for name, _, hashed in pairs}
+    for name, hashed in users.items():
+        if not str(hashed).startswith("$pbkdf2-sha256$"):
+            raise ConfigError(f"clients user {name!r} needs a $pbkdf2-sha256$ hash (kura hash-password)")
+    return ClientSettings(tuple(Secret(token) for token in tokens), {str(k): str(v) for k, v in users.items()})
 
 
 def _validate(settings: Settings) -> None:
@@ -260,6 +322,24 @@ def _validate(settings: Settings) -> None:
         raise ConfigError("cache.access_flush_s must be positive")
     if settings.log_level.lower() not in ("debug", "info", "warning", "error"):
         raise ConfigError(f"server.log_level must be debug, info, warning or error")
+    _validate_serving(settings)
+
+
+def _validate_serving(settings: Settings) -> None:
+    if settings.log_format not in ("auto", "json", "text"):
+        raise ConfigError(f"server.log_format must be auto, json or text, got {settings.log_format!r}")
+    if bool(settings.tls_cert_file) != bool(settings.tls_key_file):
+        raise ConfigError("server.tls_cert_file and server.tls_key_file must be given together")
+    for name in ("tls_cert_file", "tls_key_file"):
+        path = getattr(settings, name)
+        if path and not Path(path).is_file():
+            raise ConfigError(f"server.{name} {path} does not exist")
+    for name in ("shutdown_grace_s", "client_header_timeout_s"):
+        if getattr(settings, name) < 0:
+            raise ConfigError(f"setting {name} must not be negative")
+    for name in ("max_request_line_bytes", "max_header_bytes", "max_headers"):
+        if getattr(settings, name) < 1:
+            raise ConfigError(f"setting {name} must be positive")
 
 
 def _resolve_credentials(settings: Settings, env: Mapping[str, str]) -> Settings:

@@ -14,6 +14,7 @@ from ..mediatypes import parse_accept
 from ..pullthrough.blobs import BlobLocation, CachedBlob
 from ..pullthrough.manifests import ManifestRequest, ManifestResult
 from ..reference import is_digest, parse_digest, validate_reference
+from .access import check_repository
 from .keys import CACHE_RESULT, SERVICES, TARGET
 from .responses import DigestFileResponse, base_headers, resolve_range
 from .target import Target, parse_target
@@ -28,7 +29,9 @@ async def api_version(request: web.Request) -> web.Response:
 
 
 async def dispatch(request: web.Request) -> web.StreamResponse:
-    target = parse_target(request, request.app[SERVICES].upstreams)
+    services = request.app[SERVICES]
+    target = parse_target(request, services.upstreams)
+    check_repository(services.settings.upstreams[target.registry], target.repo)
     request[TARGET] = target
     handler = {"manifests": manifest, "blobs": blob, "tags": tags}[target.kind]
     response = await handler(request, target)

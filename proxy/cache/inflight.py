@@ -121,12 +121,12 @@ class Fill:
         try:
             return await aiofiles.open(self.writer.temp_path, "rb")
         except FileNotFoundError:
-            pass
-        try:
-            # Renamed into place (verified) but the fill has not finished its index
-            # write yet: the final file holds the same bytes.
-            return await aiofiles.open(self.writer.final_path, "rb")
-        except FileNotFoundError:
+            # Renamed into place but not yet marked finished (the index write is still
+            # running): wait for the verdict instead of calling the fill discarded.
+            while not self.finished:
+                await self._progress.wait()
+            if self.succeeded:
+                return await aiofiles.open(self.writer.final_path, "rb")
             raise FillFailed("fill was discarded") from None
 
 
@@ -195,6 +195,11 @@ class Fills:
         async for chunk in source.chunks():
             await fill.writer.write(chunk)
             fill._advance(fill.writer.position)
+
+    async def drain(self, timeout_s: float) -> None:
+        """Wait up to `timeout_s` for the fills in flight to finish (graceful shutdown)."""
+        if self._tasks and timeout_s > 0:
+            await asyncio.wait(set(self._tasks), timeout=timeout_s)
 
     async def close(self) -> None:
         for task in list(self._tasks):

@@ -6,11 +6,13 @@ from __future__ import annotations
 import argparse
 from typing import Callable
 
-from . import cache, quota, serve, warm
+from . import cache, hash_password, mirror_config, quota, serve, warm
 
 
 COMMANDS: list[Callable[..., None]] = [
     serve.register,
+    mirror_config.register,
+    hash_password.register,
     cache.register,
     warm.register,
     quota.register,

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import logging
+import asyncio
 import os
-import socket
 import sys
 
-from aiohttp import web
-
-from ..app import create_app
 from ..config import ConfigError, Settings, load_settings
+from ..logs import configure_logging
+from ..server import serve
 
 
 def register(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
@@ -33,23 +31,6 @@ def run(args: argparse.Namespace) -> int:
 
 
 def serve_forever(settings: Settings) -> int:
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    web.run_app(
-        create_app(settings),
-        host=settings.listen_host,
-        port=settings.listen_port,
-        sock=[_admin_socket(settings.admin_listen)] if settings.admin_listen else None,
-        print=lambda message: logging.getLogger("kura").info(message.strip()),
-    )
+    configure_logging(settings.log_level, settings.log_format)
+    asyncio.run(serve(settings))
     return 0
-
-
-def _admin_socket(listen: str) -> socket.socket:
-    """A second listener for /admin only (the admin middleware checks the port)."""
-    host, _, port = listen.rpartition(":")
-    sock = socket.create_server((host or "127.0.0.1", int(port)), reuse_port=False)
-    sock.setblocking(False)
-    return sock

@@ -19,6 +19,7 @@ from aiohttp import web
 from proxy.api.keys import SERVICES, Services
 from proxy.app import create_app
 from proxy.config import Credential, Secret, Settings, UpstreamSettings
+from proxy.server import runner_options, ssl_context
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -46,20 +47,24 @@ def kura_settings(
     upstreams = {"docker.io": UpstreamSettings("docker.io", url=upstream_url, credential=credential)}
     for registry, url in (extra_upstreams or {}).items():
         upstreams[registry] = UpstreamSettings(registry, url=url)
-    base = Settings(listen="127.0.0.1:0", cache_dir=cache_dir, upstreams=upstreams)
+    # A short grace: tests stop kura with fills still hanging on purpose.
+    base = Settings(listen="127.0.0.1:0", cache_dir=cache_dir, upstreams=upstreams, shutdown_grace_s=1.0)
     return replace(base, **overrides)  # type: ignore[arg-type]
 
 
 @asynccontextmanager
 async def running_kura(settings: Settings) -> AsyncIterator[KuraServer]:
+    """kura in this process, served with the same runner options as `kura serve`."""
     app = create_app(settings)
-    runner = web.AppRunner(app, shutdown_timeout=1)
+    runner = web.AppRunner(app, **runner_options(settings))
     await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
+    context = ssl_context(settings)
+    site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=context)
     await site.start()
     port = runner.addresses[0][1]
+    scheme = "https" if context else "http"
     try:
-        yield KuraServer(f"http://127.0.0.1:{port}", app)
+        yield KuraServer(f"{scheme}://127.0.0.1:{port}", app)
     finally:
         await runner.cleanup()
 
