@@ -38,6 +38,33 @@ def _push(hub: Hub, seed: int, repo: str) -> Image:
     return image
 
 
+class DiskPeak:
+    """Samples the bytes under blobs/, manifests/ and tmp/ on every event-loop turn."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.peak = 0
+        self._task = asyncio.create_task(self._sample())
+
+    async def _sample(self) -> None:
+        while True:
+            self.peak = max(self.peak, sum(_size(f) for d in ("blobs", "manifests", "tmp")
+                                           for f in (self.root / d).rglob("*")))
+            await asyncio.sleep(0)
+
+    async def stop(self) -> int:
+        self._task.cancel()
+        await asyncio.gather(self._task, return_exceptions=True)
+        return self.peak
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size if path.is_file() else 0
+    except FileNotFoundError:  # renamed or removed while sampling
+        return 0
+
+
 def _cached(kura: KuraServer, image: Image) -> bool:
     return all(kura.services.paths.blob(parse_digest(d)).exists() for d in image.blobs)
 
@@ -53,6 +80,7 @@ async def test_eviction_keeps_cache_under_limit(
 ) -> None:
     images = {name: _push(hub, 40 + i, name) for i, name in enumerate(["one", "two", "three", "four"])}
     largest = max(len(b) for image in images.values() for b in image.blobs.values())
+    disk = DiskPeak(small_kura.services.paths.root)
     await pull_image(client, small_kura.url, "one", "1")
     await pull_image(client, small_kura.url, "two", "1")
     await pull_image(client, small_kura.url, "one", "1")  # "one" is now more recent than "two"
@@ -64,6 +92,7 @@ async def test_eviction_keeps_cache_under_limit(
     assert await _cache_bytes(client, small_kura) <= LIMIT + largest
     assert _cached(small_kura, images["three"]) and _cached(small_kura, images["four"])
     assert small_kura.services.janitor.used_bytes == await _cache_bytes(client, small_kura)
+    assert await disk.stop() <= LIMIT + largest  # on disk, fills in progress included
     hub.reset()
     await pull_image(client, small_kura.url, "four", "1")
     await pull_image(client, small_kura.url, "three", "1")
