@@ -7,7 +7,6 @@ registry response (for rate-limit tracking and metrics) before translation.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from dataclasses import dataclass

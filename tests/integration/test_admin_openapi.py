@@ -5,7 +5,6 @@ document (status code, content type, body schema)."""
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 from typing import Iterator
 
 import pytest

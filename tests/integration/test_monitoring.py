@@ -16,7 +16,7 @@ from tests.fakes.hub import Hub
 from tests.fakes.images import make_image
 from tests.integration.conftest import PASSWORD, USER
 from tests.support.kura import KuraServer, kura_settings, running_kura
-from tests.support.registry_client import fetch, get_blob, pull_image
+from tests.support.registry_client import fetch, pull_image
 
 REQUIRED_FAMILIES = {
     "kura_upstream_ratelimit_limit": "gauge",
