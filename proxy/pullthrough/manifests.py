@@ -144,6 +144,8 @@ class ManifestService:
             return _result(cached, "cache")
         if cached and self._quota and not self._quota.may_contact(request.registry):
             return _result(cached, "stale")  # the upstream said 429: leave it alone
+        if cached and self._upstreams.get(request.registry).recently_unreachable():
+            return _result(cached, "stale")  # it just failed to connect: do not wait again
         try:
             return await self._revalidate(request, cached)
         except STALE_ON + CREDENTIAL_FAILURES as exc:

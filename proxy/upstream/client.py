@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 
 MAX_MANIFEST_BYTES = 4 * 1024 * 1024  # Distribution's own limit
 MAX_REDIRECTS = 5
+UNREACHABLE_BACKOFF_S = 5.0
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 NETWORK_ERRORS = (aiohttp.ClientError, TimeoutError, ConnectionError)
 
@@ -77,6 +78,7 @@ class UpstreamClient:
         self.observers: list[Observer] = []
         self._challenge: Challenge | None = None  # learned from the first 401
         self.last_ok: bool | None = None  # None: never asked
+        self._unreachable_until = 0.0  # monotonic; see recently_unreachable()
 
     # -- manifests --------------------------------------------------------------------
 
@@ -231,8 +233,15 @@ class UpstreamClient:
             retry_after=resp.headers.get("Retry-After"),
         )
 
+    def recently_unreachable(self) -> bool:
+        """True for a few seconds after a connection failure or timeout. Tag
+        revalidation then serves the cached copy at once instead of making every
+        client wait out another connect timeout during an outage."""
+        return time.monotonic() < self._unreachable_until
+
     def _unavailable(self, exc: BaseException) -> RegistryError:
         self.last_ok = False
+        self._unreachable_until = time.monotonic() + UNREACHABLE_BACKOFF_S
         # The exception text may hold a signed URL: name only its type.
         reason = "timed out" if isinstance(exc, TimeoutError) else type(exc).__name__
         return UpstreamUnavailable(f"upstream {self.registry} unreachable: {reason}")

@@ -240,3 +240,19 @@ async def _until(predicate, timeout_s: float = 10.0) -> None:
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError("condition not reached in time")
         await asyncio.sleep(0.02)
+
+
+async def test_outage_serves_cached_tags_without_waiting_on_each_request(
+    hub: Hub, client: aiohttp.ClientSession, cache_dir
+) -> None:
+    image = make_image(17, [1000])
+    hub.push_image(image, repo="library/outage", tag="1")
+    async with running_kura(_settings(hub, cache_dir, tag_ttl_s=0)) as kura:
+        await pull_image(client, kura.url, "outage", "1")
+        hub.faults.refuse = True
+        hub.reset()
+        for _ in range(5):
+            reply = await fetch(client, "GET", f"{kura.url}/v2/outage/manifests/1", {"Accept": ALL_MANIFEST_TYPES})
+            assert reply.status == 200 and "Warning" in reply.headers
+        # The first request found the upstream down; the next ones did not ask again.
+        assert hub.counts("manifest") <= 2  # one refused HEAD (aiohttp may retry it once)
