@@ -4,8 +4,8 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 # Debian packages the end-to-end tests drive: the real registry and real clients.
-TEST_PACKAGES := docker-registry skopeo containerd
-TEST_BINARIES := docker-registry skopeo containerd ctr
+TEST_PACKAGES := docker-registry skopeo containerd wrk
+TEST_BINARIES := docker-registry skopeo containerd ctr wrk
 
 .PHONY: run test test-unit test-integration test-e2e system-deps bench clean
 
@@ -39,6 +39,10 @@ test-integration: $(STAMP)
 
 test-e2e: $(STAMP) system-deps
 	$(PY) -m pytest -q tests/e2e
+
+# kura against Distribution's proxy mode (bench/run.py); BENCH_ARGS=--quick for tiny sizes.
+bench: $(STAMP) system-deps
+	$(PY) -m bench $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) data .pytest_cache
