@@ -19,7 +19,6 @@ from .client import NETWORK_ERRORS, UpstreamClient
 log = logging.getLogger(__name__)
 
 STREAM_CHUNK_BYTES = 256 * 1024
-COALESCE_BYTES = 1024 * 1024
 _CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+|\*)")
 
 
@@ -44,7 +43,7 @@ class UpstreamBlob:
         while True:
             assert self._response is not None
             try:
-                async for chunk in _coalesced(self._response.content):
+                async for chunk in self._response.content.iter_any():
                     received += len(chunk)
                     yield chunk
                 if self.size is None or received >= self.size:
@@ -79,19 +78,6 @@ class UpstreamBlob:
         if self._response is not None:
             self._response.release()
             self._response = None
-
-
-async def _coalesced(content: aiohttp.StreamReader) -> AsyncIterator[bytes]:
-    """Chunks as soon as any bytes arrive, merged with whatever else is already
-    buffered (up to COALESCE_BYTES): never waits for more, but while the loop is busy
-    the chunks grow, so each costs the cache writer and the readers one step, not ten."""
-    while chunk := await content.readany():
-        parts = [chunk]
-        size = len(chunk)
-        while size < COALESCE_BYTES and (more := content.read_nowait(COALESCE_BYTES - size)):
-            parts.append(more)
-            size += len(more)
-        yield chunk if len(parts) == 1 else b"".join(parts)
 
 
 def _total_size(response: aiohttp.ClientResponse) -> int | None:
