@@ -14,6 +14,7 @@ from typing import Any, Callable
 
 import aiohttp
 
+from .rawget import raw_get
 from .wrk import MANIFEST_ACCEPT
 
 _TIMEOUT = aiohttp.ClientTimeout(total=600)
@@ -61,26 +62,17 @@ async def _get_blob(session: aiohttp.ClientSession, url: str) -> dict[str, float
 
 def cold_blob(base_url: str, repo: str, digest: str) -> dict[str, float]:
     """One client, one blob: time to first body byte and total wall time."""
-
-    async def go() -> dict[str, float]:
-        async with aiohttp.ClientSession(timeout=_TIMEOUT, auto_decompress=False) as session:
-            return await _get_blob(session, f"{base_url}/v2/{repo}/blobs/{digest}")
-
-    return asyncio.run(go())
+    return asyncio.run(raw_get(f"{base_url}/v2/{repo}/blobs/{digest}"))
 
 
 def fanout(base_url: str, repo: str, digest: str, clients: int) -> dict[str, float]:
     """``clients`` concurrent clients (own connections) of one blob; total wall time."""
 
     async def go() -> dict[str, float]:
-        connector = aiohttp.TCPConnector(limit=0)
-        async with aiohttp.ClientSession(
-            timeout=_TIMEOUT, connector=connector, auto_decompress=False
-        ) as session:
-            url = f"{base_url}/v2/{repo}/blobs/{digest}"
-            started = time.perf_counter()
-            results = await asyncio.gather(*(_get_blob(session, url) for _ in range(clients)))
-            wall = time.perf_counter() - started
+        url = f"{base_url}/v2/{repo}/blobs/{digest}"
+        started = time.perf_counter()
+        results = await asyncio.gather(*(raw_get(url) for _ in range(clients)))
+        wall = time.perf_counter() - started
         return {
             "wall_s": wall,
             "bytes": sum(r["bytes"] for r in results),
@@ -134,7 +126,7 @@ def upstream_blob(hub_url: str, repo: str, digest: str, user: str, password: str
             async with session.get(url, headers=headers, allow_redirects=False) as redirect:
                 location = redirect.headers["Location"]
             redirected = time.perf_counter()
-            result = await _get_blob(session, location)
+            result = await raw_get(location)  # the same client as for the proxies
             result["ttfb_s"] += redirected - started
             result["wall_s"] = time.perf_counter() - started
             return result
@@ -162,5 +154,34 @@ def cold_pull_manifest(base_url: str, repo: str, tag: str) -> dict[str, float]:
             started = time.perf_counter()
             await _manifest(session, base_url, repo, tag)
             return {"wall_s": time.perf_counter() - started}
+
+    return asyncio.run(go())
+
+
+def warm_throughput(url: str, clients: int, duration_s: float) -> dict[str, float]:
+    """``clients`` connections each downloading ``url`` back to back until
+    ``duration_s`` has passed (the last download finishes): bytes / elapsed.
+    wrk reads 8 KiB per syscall, which caps it near 2 GB/s; this client reads 1 MiB."""
+
+    async def go() -> dict[str, float]:
+        started = time.perf_counter()
+        deadline = started + duration_s
+
+        async def client() -> tuple[int, int]:
+            done = received = 0
+            while time.perf_counter() < deadline:
+                received += int((await raw_get(url))["bytes"])
+                done += 1
+            return done, received
+
+        results = await asyncio.gather(*(client() for _ in range(clients)))
+        elapsed = time.perf_counter() - started
+        received = sum(r[1] for r in results)
+        return {
+            "requests": sum(r[0] for r in results),
+            "bytes": received,
+            "duration_s": elapsed,
+            "mb_per_s": received / elapsed / 1e6,
+        }
 
     return asyncio.run(go())

@@ -15,7 +15,7 @@ import tempfile
 import time
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, TypeVar
 
 from tests.fakes import Hub
 
@@ -26,9 +26,10 @@ from .procs import DistributionProxy, KuraProxy, PeakRss, Proxy
 from .report import machine, render
 from .seed import BIG_REPO, LAYERS_REPO, MULTI_REPO, PASSWORD, TAG, USER, Seeded, seed, start_hub
 from .sizes import FULL, QUICK, Workload
-from .wrk import MANIFEST_ACCEPT, WrkResult, run_wrk
+from .wrk import MANIFEST_ACCEPT, run_wrk
 
 RESULTS_DIR = Path(__file__).with_name("results")
+T = TypeVar("T")
 
 
 class Bench:
@@ -80,7 +81,7 @@ class Bench:
             result["ttfb_ms"] = result["ttfb_s"] * 1000
             self.out[p.name]["cold_blob"] = result
 
-    def _counting(self, p: Proxy, phase: str, measure: Callable[[], WrkResult]) -> WrkResult:
+    def _counting(self, p: Proxy, phase: str, measure: Callable[[], T]) -> T:
         """Run ``measure`` and add the upstream requests it caused to the proxy's tally."""
         before = self.hub.counts()
         result = measure()
@@ -107,8 +108,10 @@ class Bench:
         for _ in range(self.w.rounds):
             for p in self.proxies:
                 for n in self.w.blob_clients:
-                    result = self._counting(p, "warm_blob", lambda: run_wrk(self._blob_url(p), n, self.w.wrk_duration_s))
-                    runs.setdefault((p.name, n), []).append(result.as_dict())
+                    result = self._counting(p, "warm_blob", lambda: self.clients.call(
+                        clients.warm_throughput, self._blob_url(p), n, self.w.wrk_duration_s
+                    ))
+                    runs.setdefault((p.name, n), []).append(result)
         for (name, n), results in runs.items():
             self.out[name].setdefault("warm_blob", {})[str(n)] = _mean(results)
 
