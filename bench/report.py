@@ -92,6 +92,7 @@ def rows(results: Results) -> list[Row]:
     row(f"fan-out {clients} cold clients: upstream blob GETs", "GETs", ("fanout", "upstream_blob_gets"), lambda k, d: k == 1, "kura == 1")
     row(f"fan-out {clients} cold clients: wall", "s", ("fanout", "wall_s"), None)
     row("fan-out wall / 1 cold client wall", "x", ("fanout", "wall_over_single"), lambda k, d: k <= 1.2, "kura <= 1.2")
+    row(f"same {clients} clients once cached (delivery floor)", "s", ("fanout", "warm_wall_s"))
     for streams in results["workload"]["rss_streams"]:
         check = (lambda k, d: k <= 120) if streams >= 100 else None
         row(f"peak RSS, {streams} warm big-blob streams", "MB", ("peak_rss_mb", str(streams)), check, "kura <= 120" if check else "")
