@@ -43,17 +43,21 @@ class Bench:
         self.clients = ClientProcess()
         self.out: dict[str, dict[str, Any]] = {p.name: {} for p in self.proxies}
         self.upstream: dict[str, float] = {}
+        self._upstream_runs: list[dict[str, float]] = []
 
     def run(self) -> dict[str, Any]:
         try:
-            startup = {p.name: [p.start()] for p in self.proxies}
-            self.cold()
+            startup: dict[str, list[float]] = {p.name: [] for p in self.proxies}
+            cold: list[tuple[str, dict[str, dict[str, float]]]] = []
+            for _ in range(self.w.cold_rounds):  # each cold round on fresh, empty caches
+                self._restart_all(startup)
+                cold.extend(self.cold())
+            for (name, key), results in _grouped(cold).items():
+                self.out[name][key] = _mean(results)
             self.manifests()
             self.warm_blobs()
             self.peak_rss()
-            for p in self.proxies:  # fan-out needs empty caches: restart, timing start-up again
-                p.stop()
-                startup[p.name].append(p.start())
+            self._restart_all(startup)  # fan-out needs empty caches too
             self.fanout()
             for name, times in startup.items():
                 self.out[name]["startup_ms"] = statistics.mean(times) * 1000
@@ -66,20 +70,29 @@ class Bench:
     def _blob_url(self, p: Proxy) -> str:
         return f"{p.url}/v2/{BIG_REPO}/blobs/{self.seeded.big_digest}"
 
-    def cold(self) -> None:
-        """Cold pulls, then the big blob's TTFB against the upstream's own."""
+    def _restart_all(self, startup: dict[str, list[float]]) -> None:
+        """(Re)start every proxy on an empty cache, recording its start-up time."""
+        for p in self.proxies:
+            p.stop()
+            startup[p.name].append(p.start())
+
+    def cold(self) -> list[tuple[str, dict[str, dict[str, float]]]]:
+        """One round of cold pulls, then the big blob's TTFB against the upstream's own:
+        ``(proxy name, {measurement: result})`` pairs."""
+        out: list[tuple[str, dict[str, dict[str, float]]]] = []
         for key, repo in (("cold_pull_layers", LAYERS_REPO), ("cold_pull_multi", MULTI_REPO)):
             for p in self.proxies:
-                self.out[p.name][key] = self.clients.call(clients.cold_pull, p.url, repo, TAG, self.w.pull_concurrency)
-        self.upstream.update(
-            self.clients.call(clients.upstream_blob, self.hub.url, BIG_REPO, self.seeded.big_digest, USER, PASSWORD)
-        )
+                out.append((p.name, {key: self.clients.call(clients.cold_pull, p.url, repo, TAG, self.w.pull_concurrency)}))
+        upstream = self.clients.call(clients.upstream_blob, self.hub.url, BIG_REPO, self.seeded.big_digest, USER, PASSWORD)
+        self._upstream_runs.append(upstream)
+        self.upstream = _mean(self._upstream_runs)
         for p in self.proxies:
             # Resolve the image first, as a client would: the proxy then holds a token.
             self.clients.call(clients.cold_pull_manifest, p.url, BIG_REPO, TAG)
             result = self.clients.call(clients.cold_blob, p.url, BIG_REPO, self.seeded.big_digest)
             result["ttfb_ms"] = result["ttfb_s"] * 1000
-            self.out[p.name]["cold_blob"] = result
+            out.append((p.name, {"cold_blob": result}))
+        return out
 
     def _counting(self, p: Proxy, phase: str, measure: Callable[[], T]) -> T:
         """Run ``measure`` and add the upstream requests it caused to the proxy's tally."""
@@ -135,6 +148,14 @@ class Bench:
             warm = self.clients.call(clients.fanout, p.url, BIG_REPO, self.seeded.big_digest, self.w.fanout_clients)
             result["warm_wall_s"] = warm["wall_s"]
             self.out[p.name]["fanout"] = result
+
+
+def _grouped(pairs: list[tuple[str, dict[str, dict[str, float]]]]) -> dict[tuple[str, str], list[dict[str, float]]]:
+    grouped: dict[tuple[str, str], list[dict[str, float]]] = {}
+    for name, measured in pairs:
+        for key, result in measured.items():
+            grouped.setdefault((name, key), []).append(result)
+    return grouped
 
 
 def _mean(results: list[dict[str, float]]) -> dict[str, float]:

@@ -15,6 +15,7 @@ class Workload:
     wrk_duration_s: int  # each warm measurement
     rss_duration_s: int
     rounds: int  # alternations of kura / Distribution per warm measurement
+    cold_rounds: int  # cold measurements, each on freshly started proxies with empty caches
     manifest_connections: int = 64
     blob_clients: tuple[int, ...] = (1, 16)
     rss_streams: tuple[int, ...] = (4, 100)
@@ -29,6 +30,7 @@ FULL = Workload(
     wrk_duration_s=5,
     rss_duration_s=5,
     rounds=2,
+    cold_rounds=3,
 )
 
 QUICK = Workload(
@@ -38,4 +40,5 @@ QUICK = Workload(
     wrk_duration_s=1,
     rss_duration_s=1,
     rounds=1,
+    cold_rounds=1,
 )
