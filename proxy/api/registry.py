@@ -117,7 +117,7 @@ async def _stream_fill(request: web.Request, fill: Fill, headers: dict[str, str]
         response.content_length = end - start
     await response.prepare(request)
     try:
-        await _send_fill(request, fill, start, end)
+        await _send_fill(request, response, fill, start, end)
     except (ConnectionError, asyncio.CancelledError):
         raise  # the client went away
     except Exception as exc:
@@ -131,9 +131,15 @@ async def _stream_fill(request: web.Request, fill: Fill, headers: dict[str, str]
     return response
 
 
-async def _send_fill(request: web.Request, fill: Fill, start: int, end: int | None) -> None:
+async def _send_fill(
+    request: web.Request, response: web.StreamResponse, fill: Fill, start: int, end: int | None
+) -> None:
     """sendfile() each span of the growing file as it lands: the kernel copies page
     cache to socket, so twenty followers of one fill cost little more than one."""
+    if end is None:  # no Content-Length: chunked framing must go through aiohttp's writer
+        async for chunk in fill.read(start, end):
+            await response.write(chunk)
+        return
     loop = asyncio.get_running_loop()
     file = await fill.open_file()
     try:
