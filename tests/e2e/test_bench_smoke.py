@@ -34,8 +34,10 @@ def test_quick_benchmark_prints_the_table_for_both_proxies(quick_run: tuple[str,
     assert "| measurement | unit | kura | Distribution | kura/Distribution |" in stdout
     for name in ("kura", "distribution"):
         system = results["systems"][name]
-        assert system["manifest"]["GET"]["requests"] > 0
-        assert system["manifest"]["HEAD"]["requests"] > 0
+        for method in ("GET", "HEAD"):
+            load = system["manifest"][method]
+            assert load["requests"] > 0
+            assert (load["errors"], load["non_2xx"]) == (0, 0)
         assert system["warm_blob"]["16"]["bytes"] > 0
         assert system["peak_rss_mb"]["100"] > 0
         assert system["fanout"]["bytes"] == 20 * system["cold_blob"]["bytes"]
