@@ -3,10 +3,10 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-# Debian packages the end-to-end tests drive: the real registry, real clients, and a
-# headless browser for the status page.
-TEST_PACKAGES := docker-registry skopeo containerd podman chromium
-TEST_BINARIES := docker-registry skopeo containerd ctr podman chromium
+# Debian packages the tests drive: the real registry, real clients, a headless browser
+# for the status page, and wrk for the benchmark.
+TEST_PACKAGES := docker-registry skopeo containerd podman chromium wrk
+TEST_BINARIES := docker-registry skopeo containerd ctr podman chromium wrk
 
 .PHONY: run test test-unit test-integration test-e2e system-deps bench clean
 
@@ -40,6 +40,10 @@ test-integration: $(STAMP)
 
 test-e2e: $(STAMP) system-deps
 	$(PY) -m pytest -q tests/e2e
+
+# kura against Distribution's proxy mode (bench/run.py); BENCH_ARGS=--quick for tiny sizes.
+bench: $(STAMP) system-deps
+	$(PY) -m bench $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) data .pytest_cache

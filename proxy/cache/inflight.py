@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any, AsyncIterator, Awaitable, Callable, Protocol
+from typing import Any, AsyncIterator, Awaitable, BinaryIO, Callable, Protocol
 
 import aiofiles
 
@@ -90,44 +90,62 @@ class Fill:
             return self.written
         return max(self.written - 1, 0)
 
+    async def spans(self, start: int = 0, end: int | None = None) -> AsyncIterator[tuple[int, int]]:
+        """Yield consecutive spans [position, stop) of the temp file covering [start, end),
+        each as soon as its bytes are deliverable; raise FillFailed if the fill fails."""
+        await self.wait_started()
+        limit = end if end is not None else self.size
+        position = start
+        while limit is None or position < limit:
+            if self.error is not None:
+                raise FillFailed(_describe(self.error))
+            available = self._deliverable() if limit is None else min(self._deliverable(), limit)
+            if position < available:
+                yield position, available
+                position = available
+            elif self.finished:
+                return
+            else:
+                await self._progress.wait()
+
     async def read(self, start: int = 0, end: int | None = None) -> AsyncIterator[bytes]:
         """Yield bytes [start, end) as they arrive; raise FillFailed if the fill fails."""
         await self.wait_started()
-        limit = end if end is not None else self.size
         file = await self._open_for_reading()
         try:
-            position = start
-            await file.seek(position)
-            while limit is None or position < limit:
-                if self.error is not None:
-                    raise FillFailed(_describe(self.error))
-                available = self._deliverable() if limit is None else min(self._deliverable(), limit)
-                if position < available:
-                    chunk = await file.read(min(available - position, READ_CHUNK_BYTES))
+            async for position, stop in self.spans(start, end):
+                await file.seek(position)
+                while position < stop:
+                    chunk = await file.read(min(stop - position, READ_CHUNK_BYTES))
                     if not chunk:
                         raise FillFailed("temp file shorter than reported progress")
                     position += len(chunk)
                     yield chunk
-                elif self.finished:
-                    return
-                else:
-                    await self._progress.wait()
         finally:
             await file.close()
 
-    async def _open_for_reading(self) -> Any:
+    async def open_file(self) -> BinaryIO:
+        """A plain file object on the blob's bytes, for sendfile() of ``spans()``."""
+        await self.wait_started()
+        return await self._open_for_reading(_open_plain)  # type: ignore[no-any-return]
+
+    async def _open_for_reading(self, opener: Callable[..., Awaitable[Any]] = aiofiles.open) -> Any:
         # The fill may rename the temp file between our lookup and open; an open fd
         # keeps working across the rename, so only the open itself needs the retry.
         try:
-            return await aiofiles.open(self.writer.temp_path, "rb")
+            return await opener(self.writer.temp_path, "rb")
         except FileNotFoundError:
             # Renamed into place but not yet marked finished (the index write is still
             # running): wait for the verdict instead of calling the fill discarded.
             while not self.finished:
                 await self._progress.wait()
             if self.succeeded:
-                return await aiofiles.open(self.writer.final_path, "rb")
+                return await opener(self.writer.final_path, "rb")
             raise FillFailed("fill was discarded") from None
+
+
+async def _open_plain(path: Any, mode: str) -> BinaryIO:
+    return await asyncio.to_thread(open, path, mode)  # type: ignore[return-value]
 
 
 OnComplete = Callable[[Digest, int], Awaitable[None]]

@@ -10,12 +10,12 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
+import threading
 from pathlib import Path
-from typing import Any
-
-import aiofiles
 
 from ..reference import Digest
+
+_CREATE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0)
 
 
 class VerificationFailed(Exception):
@@ -31,24 +31,51 @@ class VerifyingWriter:
         self.digest = digest
         self.position = 0
         self._hash = hashlib.new(digest.algorithm)
-        self._file: Any = None
+        self._fd: int | None = None
+        # Held by append and close: close runs in a thread (fsync), and an fd closed
+        # under a write could be reused by a newly opened file and receive the bytes.
+        self._fd_lock = threading.Lock()
 
     async def open(self) -> None:
-        self._file = await aiofiles.open(self.temp_path, "wb")
+        self._fd = await asyncio.to_thread(os.open, self.temp_path, _CREATE_FLAGS, 0o644)
 
     async def write(self, chunk: bytes) -> None:
-        self._hash.update(chunk)
-        await self._file.write(chunk)
-        await self._file.flush()  # followers read the temp file as it grows
+        """Hash and append ``chunk``; once this returns, readers of the temp file see it.
+
+        Deliberately on the loop thread: an unbuffered write of at most ~1 MiB into the
+        page cache plus its hash takes well under a millisecond, while a thread hop per
+        chunk cost more than that in GIL hand-offs (measured: a cold 256 MiB blob took
+        1.0-1.2 s with a hop per chunk, 0.6-0.9 s without). The slow part, fsync, stays
+        off the loop in commit().
+        """
+        self._hash_and_append(chunk)
         self.position += len(chunk)
+
+    def _hash_and_append(self, chunk: bytes) -> None:
+        with self._fd_lock:
+            if self._fd is None:
+                raise ValueError("writer closed")
+            self._hash.update(chunk)
+            view = memoryview(chunk)
+            while view:
+                view = view[os.write(self._fd, view):]
+
+    def _close(self, fsync: bool) -> None:
+        with self._fd_lock:
+            fd, self._fd = self._fd, None
+            if fd is None:
+                return
+            try:
+                if fsync:
+                    os.fsync(fd)
+            finally:
+                os.close(fd)
 
     async def commit(self, expected_size: int | None) -> int:
         """Verify, fsync and rename into place; return the size. Discards on failure."""
         try:
             self._verify(expected_size)
-            await asyncio.to_thread(_fsync_file, self._file.fileno())
-            await self._file.close()
-            self._file = None
+            await asyncio.to_thread(self._close, True)
             await asyncio.to_thread(_publish, self.temp_path, self.final_path)
         except BaseException:
             await self.discard()
@@ -64,9 +91,7 @@ class VerifyingWriter:
             raise VerificationFailed(f"digest mismatch for {self.digest}")
 
     async def discard(self) -> None:
-        if self._file is not None:
-            await self._file.close()
-            self._file = None
+        await asyncio.to_thread(self._close, False)
         await asyncio.to_thread(_unlink_quietly, self.temp_path)
 
 
@@ -84,10 +109,6 @@ async def write_verified(temp_path: Path, final_path: Path, digest: Digest, data
 
 def digest_of(data: bytes, algorithm: str = "sha256") -> str:
     return f"{algorithm}:{hashlib.new(algorithm, data).hexdigest()}"
-
-
-def _fsync_file(fd: int) -> None:
-    os.fsync(fd)
 
 
 def _publish(temp_path: Path, final_path: Path) -> None:
