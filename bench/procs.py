@@ -15,6 +15,7 @@ from types import TracebackType
 import yaml
 
 from tests.support.kura import free_port, start_kura_process
+from tests.support.processes import stop_process
 
 from .seed import PASSWORD, USER
 
@@ -62,13 +63,7 @@ class Proxy:
     def stop(self) -> None:
         """Terminate (kill if slow) and remove the cache directory."""
         process, self.process = self.process, None
-        if process is not None and process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(_STOP_TIMEOUT_S)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        stop_process(process, _STOP_TIMEOUT_S)
         shutil.rmtree(self.cache_dir, ignore_errors=True)
 
 

@@ -77,11 +77,7 @@ async def quota(request: web.Request) -> web.Response:
 
 async def metrics(request: web.Request) -> web.Response:
     services = request.app[SERVICES]
-    try:
-        cache_bytes = await services.index.blob_bytes()
-    except Exception:
-        cache_bytes = 0
-        log.warning("cache index did not answer while rendering /metrics")
+    cache_bytes = await cache_bytes_or_zero(services)
     await services.metrics.refresh(cache_bytes)
     headers = {**NO_STORE, "Content-Type": CONTENT_TYPE}
     return web.Response(body=services.metrics.exposition(), headers=headers)
@@ -89,3 +85,13 @@ async def metrics(request: web.Request) -> web.Response:
 
 def _dumps(value: object) -> str:
     return json.dumps(value, indent=2)
+
+
+async def cache_bytes_or_zero(services: Services) -> int:
+    """Cached blob bytes from the index; 0 (logged) when the index does not answer,
+    so a broken index degrades the figures instead of failing the page."""
+    try:
+        return await services.index.blob_bytes()
+    except Exception:
+        log.warning("cache index did not answer while reading the cache size")
+        return 0

@@ -11,7 +11,7 @@ from typing import Any
 
 from aiohttp import web
 
-from .health import readiness_problems
+from .health import cache_bytes_or_zero, readiness_problems
 from .keys import SERVICES, Services
 from .quota_report import quota_report
 
@@ -38,10 +38,7 @@ MODE_CLASS = {"normal": "ok", "reserve": "warn", "limited": "bad"}
 
 async def status_page(request: web.Request) -> web.Response:
     services = request.app[SERVICES]
-    try:
-        cache_bytes = await services.index.blob_bytes()
-    except Exception:
-        cache_bytes = 0
+    cache_bytes = await cache_bytes_or_zero(services)
     problems = await readiness_problems(services)
     body = render(services, cache_bytes, problems)
     return web.Response(text=body, content_type="text/html", headers={"Cache-Control": "no-store"})

@@ -19,6 +19,7 @@ from typing import Any
 import aiohttp
 import yaml
 
+from ..support.processes import stop_process
 from .wire import SERVICE
 
 BINARY = "docker-registry"
@@ -115,11 +116,4 @@ class RegistryProcess:
         """Terminate the process, killing it if it does not exit promptly."""
         process, self._process = self._process, None
         atexit.unregister(self.stop)
-        if process is None or process.poll() is not None:
-            return
-        process.terminate()
-        try:
-            process.wait(_STOP_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_process(process, _STOP_TIMEOUT_S)

@@ -1,7 +1,10 @@
 import asyncio
 import time
+from contextlib import asynccontextmanager
+from typing import AsyncIterator
 from datetime import datetime, timezone
 
+import aiohttp
 import pytest
 from aiohttp import web
 
@@ -55,59 +58,51 @@ def test_lifetime_counts_from_issued_at() -> None:
     assert token_lifetime_s({"expires_in": 300, "issued_at": issued}, now) == pytest.approx(180, abs=1)
 
 
-async def _token_server(counter: list[str], expires_in: int = 300) -> tuple[web.AppRunner, str]:
+@asynccontextmanager
+async def token_cache(plain_http_credentials: bool) -> AsyncIterator[tuple[TokenCache, str, list[str]]]:
+    """A TokenCache with credentials, a token server on 127.0.0.1, and the list of the
+    Authorization headers that server saw."""
+    seen: list[str] = []
+
     async def token(request: web.Request) -> web.Response:
-        counter.append(request.headers.get("Authorization", ""))
+        seen.append(request.headers.get("Authorization", ""))
         await asyncio.sleep(0.05)
-        return web.json_response({"access_token": f"t{len(counter)}", "expires_in": expires_in})
+        return web.json_response({"access_token": f"t{len(seen)}", "expires_in": 300})
 
     app = web.Application()
     app.router.add_get("/token", token)
     runner = web.AppRunner(app)
     await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = runner.addresses[0][1]
-    return runner, f"http://127.0.0.1:{port}/token"
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    realm = f"http://127.0.0.1:{runner.addresses[0][1]}/token"
+    try:
+        async with aiohttp.ClientSession() as session:
+            cache = TokenCache(session, Credential("u", Secret("p")),
+                               allow_plain_http_credentials=plain_http_credentials, registry="test")
+            yield cache, realm, seen
+    finally:
+        await runner.cleanup()
 
 
 async def test_concurrent_requests_for_one_scope_share_one_fetch() -> None:
-    import aiohttp
-
-    seen: list[str] = []
-    runner, realm = await _token_server(seen)
-    try:
-        async with aiohttp.ClientSession() as session:
-            cache = TokenCache(session, Credential("u", Secret("p")),
-                               allow_plain_http_credentials=True, registry="test")
-            challenge = parse_challenge(f'Bearer realm="{realm}",service="svc"')
-            assert challenge is not None
-            tokens = await asyncio.gather(*(cache.get(challenge, "repository:a:pull") for _ in range(10)))
-            assert {t.value for t in tokens} == {"t1"}
-            assert len(seen) == 1 and seen[0].startswith("Basic ")
-            await cache.get(challenge, "repository:b:pull")
-            assert len(seen) == 2
-            cache.invalidate(challenge, "repository:a:pull")
-            assert (await cache.get(challenge, "repository:a:pull")).value == "t3"
-    finally:
-        await runner.cleanup()
+    async with token_cache(plain_http_credentials=True) as (cache, realm, seen):
+        challenge = parse_challenge(f'Bearer realm="{realm}",service="svc"')
+        assert challenge is not None
+        tokens = await asyncio.gather(*(cache.get(challenge, "repository:a:pull") for _ in range(10)))
+        assert {t.value for t in tokens} == {"t1"}
+        assert len(seen) == 1 and seen[0].startswith("Basic ")
+        await cache.get(challenge, "repository:b:pull")
+        assert len(seen) == 2
+        cache.invalidate(challenge, "repository:a:pull")
+        assert (await cache.get(challenge, "repository:a:pull")).value == "t3"
 
 
 async def test_credentials_never_go_to_a_plain_http_realm_of_an_https_upstream() -> None:
-    import aiohttp
-
-    seen: list[str] = []
-    runner, realm = await _token_server(seen)
-    try:
-        async with aiohttp.ClientSession() as session:
-            cache = TokenCache(session, Credential("u", Secret("p")),
-                               allow_plain_http_credentials=False, registry="test")
-            challenge = parse_challenge(f'Bearer realm="{realm}"')
-            assert challenge is not None
-            await cache.get(challenge, "repository:a:pull")
-            assert seen == [""]
-    finally:
-        await runner.cleanup()
+    async with token_cache(plain_http_credentials=False) as (cache, realm, seen):
+        challenge = parse_challenge(f'Bearer realm="{realm}"')
+        assert challenge is not None
+        await cache.get(challenge, "repository:a:pull")
+        assert seen == [""]
 
 
 def test_token_repr_hides_value() -> None:
