@@ -251,6 +251,10 @@ class QuotaTracker:
         """False while limited: do not even revalidate (serve cached tags stale)."""
         return self.mode(registry) != "limited"
 
+    def may_spend(self, registry: str) -> bool:
+        """Whether a manifest GET would be allowed now (see spending())."""
+        return self.mode(registry) == "normal"
+
     @contextmanager
     def spending(self, registry: str) -> Iterator[None]:
         """Wrap one manifest GET: raises QuotaWithheld (a 429 with Retry-After) when

@@ -145,9 +145,13 @@ async def _stream_fill(request: web.Request, fill: Fill, headers: dict[str, str]
     await response.prepare(request)
     try:
         await _send_fill(request, response, fill, start, end)
-    except (ConnectionError, asyncio.CancelledError):
-        raise  # the client went away
+    except asyncio.CancelledError:
+        raise
+    except ConnectionError:
+        return response  # the client went away (containerd cancels and resumes): routine
     except Exception as exc:
+        if request.transport is None or request.transport.is_closing():
+            return response  # the client went away while a sendfile() was running
         # Headers are gone; a short body on a closed connection is how HTTP says "failed".
         level = logging.WARNING if isinstance(exc, FillFailed) else logging.ERROR
         log.log(level, "aborting blob response for %s: %s", fill.digest, exc, exc_info=level == logging.ERROR)

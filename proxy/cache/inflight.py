@@ -15,7 +15,7 @@ from typing import Any, AsyncIterator, Awaitable, BinaryIO, Callable, Protocol
 
 import aiofiles
 
-from ..errors import RegistryError
+from ..errors import RegistryError, UpstreamFailed, UpstreamUnavailable
 from ..reference import Digest
 from .writer import VerifyingWriter
 
@@ -73,8 +73,10 @@ class Fill:
         await self.started.wait()
         if isinstance(self.error, RegistryError):
             raise self.error.copy()
-        if self.error is not None:
-            raise FillFailed(_describe(self.error)) from self.error
+        if self.error is not None:  # failed before a byte was sent: a clean 502/504
+            unavailable = isinstance(self.error, TimeoutError)
+            error_class = UpstreamUnavailable if unavailable else UpstreamFailed
+            raise error_class(f"download of {self.digest} failed: {_describe(self.error)}")
 
     async def wait_finished(self) -> None:
         """Wait until the blob is verified and published; raise as wait_started if it failed."""
@@ -211,7 +213,12 @@ class Fills:
         fill.size = source.size
         fill.started.set()
         async for chunk in source.chunks():
-            await fill.writer.write(chunk)
+            await fill.writer.write(chunk)  # batched: position may lag what was passed
+            if fill.writer.position != fill.written:
+                fill._advance(fill.writer.position)
+        # Followers must see the held-back tail before the fill is marked finished.
+        await fill.writer.flush()
+        if fill.writer.position != fill.written:
             fill._advance(fill.writer.position)
 
     async def drain(self, timeout_s: float) -> None:

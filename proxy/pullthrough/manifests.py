@@ -166,17 +166,24 @@ class ManifestService:
             await self._confirm(request, digest)
             return _result(manifest, "upstream")
         digest = str(parse_digest(head.digest))
-        await self._confirm(request, digest)
-        if cached is not None and cached.digest == digest:
-            return _result(cached, "cache")
-        stored = await self._store.get(digest)
+        stored = cached if cached is not None and cached.digest == digest else await self._store.get(digest)
         if stored is not None:
+            await self._confirm(request, digest)
             return _result(stored, "cache")
+        # The tag moved to a digest kura does not hold. The tag keeps pointing at what
+        # kura has until the new manifest is stored, so a refused or failed GET leaves
+        # the old copy to serve stale.
+        if cached is not None and not self._may_spend(request.registry):
+            return _result(cached, "stale")
         if request.head and head.size is not None:
             # The client will GET by digest next; spend the pull then, not twice.
             return ManifestResult(None, digest, head.media_type, head.size, "upstream")
         manifest, spent = await self._fetch(upstream, request, digest)
+        await self._confirm(request, digest)
         return _result(manifest, "upstream" if spent else "cache")
+
+    def _may_spend(self, registry: str) -> bool:
+        return self._quota is None or self._quota.may_spend(registry)
 
     async def _get_manifest(
         self, upstream: UpstreamClient, request: ManifestRequest, reference: str

@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 
 MAX_MANIFEST_BYTES = 4 * 1024 * 1024  # Distribution's own limit
 MAX_REDIRECTS = 5
+ERROR_BODY_BYTES = 64 * 1024  # enough to tell a pull-limit 429 from an abuse 429
 UNREACHABLE_BACKOFF_S = 5.0
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 NETWORK_ERRORS = (aiohttp.ClientError, TimeoutError, ConnectionError)
@@ -101,12 +102,13 @@ class UpstreamClient:
             )
 
     async def _read_limited(self, resp: aiohttp.ClientResponse, limit: int) -> bytes:
+        """The whole body, refusing one over `limit` bytes."""
         try:
-            body = await resp.content.read(limit + 1)
+            body = await read_body(resp, limit)
         except NETWORK_ERRORS as exc:
             raise self._unavailable(exc) from None
-        if len(body) > limit:
-            raise ManifestInvalid(f"upstream {self.registry} sent a manifest over {limit} bytes")
+        if body is None:
+            raise ManifestInvalid(f"upstream {self.registry} sent a document over {limit} bytes")
         return body
 
     # -- tags -------------------------------------------------------------------------
@@ -213,7 +215,7 @@ class UpstreamClient:
     async def _raise_for_status_reading(self, resp: aiohttp.ClientResponse, kind: str) -> None:
         async with resp:
             try:
-                body = await resp.content.read(64 * 1024)
+                body = await read_body(resp, ERROR_BODY_BYTES) or b""
             except NETWORK_ERRORS:
                 body = b""
         event = UpstreamEvent(
@@ -232,6 +234,22 @@ class UpstreamClient:
             resp.status, kind=kind, registry=self.registry,
             retry_after=resp.headers.get("Retry-After"),
         )
+
+    async def ping(self, timeout_s: float) -> bool:
+        """`GET <url>/v2/` without credentials, for readiness: any answer below 500
+        (401 included) means the upstream answers. Sets `last_ok`; never raises
+        for a network failure or a timeout of `timeout_s` seconds."""
+        try:
+            async with self.session.get(
+                self.settings.url + "/v2/",
+                allow_redirects=False,
+                timeout=aiohttp.ClientTimeout(total=timeout_s),
+            ) as resp:
+                ok = resp.status < 500
+        except NETWORK_ERRORS:
+            ok = False
+        self.last_ok = ok
+        return ok
 
     def recently_unreachable(self) -> bool:
         """True for a few seconds after a connection failure or timeout. Tag
@@ -252,6 +270,19 @@ class UpstreamClient:
                 observer(event)
             except Exception:  # an observer bug must never break a pull
                 log.exception("upstream observer failed")
+
+
+async def read_body(resp: aiohttp.ClientResponse, limit: int) -> bytes | None:
+    """Read to the end of the body (a single read() returns only what is buffered);
+    None if it is longer than `limit`."""
+    parts: list[bytes] = []
+    total = 0
+    async for chunk in resp.content.iter_any():
+        total += len(chunk)
+        if total > limit:
+            return None
+        parts.append(chunk)
+    return b"".join(parts)
 
 
 def media_type_of(headers: CIMultiDictProxy[str] | Mapping[str, str]) -> str:

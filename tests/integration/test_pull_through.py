@@ -256,3 +256,29 @@ async def test_outage_serves_cached_tags_without_waiting_on_each_request(
             assert reply.status == 200 and "Warning" in reply.headers
         # The first request found the upstream down; the next ones did not ask again.
         assert hub.counts("manifest") <= 2  # one refused HEAD (aiohttp may retry it once)
+
+
+async def test_followers_that_hang_up_mid_blob_are_routine_not_errors(
+    hub: Hub, kura: KuraServer, caplog
+) -> None:
+    image = make_image(18, [4 * MB])
+    hub.push_image(image, repo="library/hangup", tag="1")
+    layer = image.layer_digests[0]
+    hub.faults.cdn_chunk_delay_s = 0.02
+    port = int(kura.url.rsplit(":", 1)[1])
+
+    async def hang_up_after(count: int) -> None:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(f"GET /v2/hangup/blobs/{layer} HTTP/1.1\r\nHost: kura\r\n\r\n".encode())
+        received = 0
+        while received < count:
+            chunk = await reader.read(65536)
+            if not chunk:
+                break
+            received += len(chunk)
+        writer.transport.abort()  # a reset, like a killed client
+
+    await asyncio.gather(*(hang_up_after(300_000) for _ in range(5)))
+    await _until(lambda: kura.services.blobs.cached(_digest(layer)) is not None)
+    assert [r for r in caplog.records if r.levelname in ("ERROR", "CRITICAL")] == []
+    await _until(lambda: not kura.services.janitor.leases.in_use())  # every lease released

@@ -230,3 +230,26 @@ async def test_upstream_without_headers_is_unlimited(cache_dir: Path, client: ai
             quota = await quota_of(client, kura)
     assert quota["unlimited"] is True and quota["limit"] is None and quota["mode"] == "normal"
     assert quota["headerless_since"] is not None and quota["pulls_spent"] == 1
+
+
+async def test_tag_moved_while_gets_are_withheld_keeps_serving_the_old_copy(tmp_path) -> None:
+    from tests.fakes.images import make_image
+    from tests.support.kura import kura_settings, running_kura
+    from tests.support.registry_client import ALL_MANIFEST_TYPES, fetch
+
+    with Hub(backend="memory", rate_limit=(100, 21600)) as hub:
+        old, new = make_image(60, [1024]), make_image(61, [1024])
+        hub.push_image(old, repo="library/moving", tag="1")
+        settings = kura_settings(tmp_path, hub.url, tag_ttl_s=0, quota_reserve=99)
+        async with running_kura(settings) as kura, aiohttp.ClientSession() as client:
+            url = f"{kura.url}/v2/moving/manifests/1"
+            first = await fetch(client, "GET", url, {"Accept": ALL_MANIFEST_TYPES})
+            assert first.headers["Docker-Content-Digest"] == old.manifest_digest
+            hub.push_image(new, repo="library/moving", tag="1")  # the tag moves upstream
+            # containerd's way (HEAD the tag, then GET what it names) and plain GETs, repeatedly:
+            for method in ("HEAD", "GET", "HEAD", "GET", "GET"):
+                reply = await fetch(client, method, url, {"Accept": ALL_MANIFEST_TYPES})
+                assert reply.status == 200
+                assert reply.headers["Docker-Content-Digest"] == old.manifest_digest
+                assert reply.headers["Warning"] == '110 - "Response is stale"'
+        assert hub.counts("manifest", "GET") == 1

@@ -173,3 +173,19 @@ async def test_upstream_credential_rejected_is_reported_as_kuras_problem(
     assert error["code"] == "UNAUTHORIZED" and "kura" in error["message"]
     assert "wrong-password" not in reply.body.decode()
     assert "WWW-Authenticate" not in reply.headers
+
+
+async def test_a_fill_that_fails_before_its_first_byte_is_a_json_502(
+    hub: Hub, kura: KuraServer, client: aiohttp.ClientSession
+) -> None:
+    import shutil
+
+    image = make_image(27, [1000])
+    hub.push_image(image, repo="library/nofill", tag="1")
+    shutil.rmtree(kura.services.paths.tmp_dir)  # the temp file cannot be created
+    try:
+        reply = await fetch(client, "GET", f"{kura.url}/v2/nofill/blobs/{image.layer_digests[0]}")
+    finally:
+        kura.services.paths.tmp_dir.mkdir()
+    assert reply.status == 502
+    assert reply.json()["errors"][0]["code"] == "UNAVAILABLE"
