@@ -49,4 +49,4 @@ def _on_admin_listener(request: web.Request, admin_listen: str) -> bool:
     if not admin_listen:
         return True
     sockname = request.transport.get_extra_info("sockname") if request.transport else None
-    return bool(sockname) and str(sockname[1]) == admin_listen.rpartition(":")[2]
+    return sockname is not None and str(sockname[1]) == admin_listen.rpartition(":")[2]

@@ -94,8 +94,8 @@ def _head_response(headers: dict[str, str], size: int | None) -> web.StreamRespo
 
 
 def _etag_matches(request: web.Request, digest: str) -> bool:
-    tags = request.if_none_match
-    return bool(tags) and any(tag.value in (digest, "*") for tag in tags)
+    tags = request.if_none_match or ()
+    return any(tag.value in (digest, "*") for tag in tags)
 
 
 async def blob(request: web.Request, target: Target) -> web.StreamResponse:
@@ -139,7 +139,7 @@ async def _stream_fill(request: web.Request, fill: Fill, headers: dict[str, str]
     response.content_type = "application/octet-stream"
     start, end = span if span else (0, fill.size)
     if span:
-        response.headers[hdrs.CONTENT_RANGE] = f"bytes {start}-{end - 1}/{fill.size}"
+        response.headers[hdrs.CONTENT_RANGE] = f"bytes {span[0]}-{span[1] - 1}/{fill.size}"
     if end is not None:
         response.content_length = end - start
     await response.prepare(request)

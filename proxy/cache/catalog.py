@@ -29,7 +29,7 @@ class Pin:
     repository: str
     tag: str = ""  # "" pins the whole repository
 
-    def to_json(self) -> dict[str, str]:
+    def to_json(self) -> dict[str, str | None]:
         return {"registry": self.registry, "repository": self.repository, "tag": self.tag or None}
 
 
