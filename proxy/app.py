@@ -88,8 +88,13 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
         yield
     finally:
         await services.warm.close()
-        # Graceful stop: downloads whose clients left still finish, up to the grace.
-        await services.blobs.fills.drain(services.settings.shutdown_grace_s)
+        # Graceful stop: downloads whose clients left still finish, within what is left
+        # of the one shutdown_grace_s budget the in-flight responses already used part of
+        # (the server sets the deadline when shutdown begins; else the whole grace).
+        grace_s = services.settings.shutdown_grace_s
+        if services.shutdown_deadline is not None:
+            grace_s = min(grace_s, services.shutdown_deadline - asyncio.get_running_loop().time())
+        await services.blobs.fills.drain(grace_s)
         await services.blobs.fills.close()
         await services.janitor.close()
         await services.upstreams.close()

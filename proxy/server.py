@@ -19,6 +19,7 @@ from typing import Any
 
 from aiohttp import web
 
+from .api.keys import SERVICES
 from .app import create_app
 from .config import Settings
 from .logs import ACCESS_LOGGER, AccessLogger
@@ -29,7 +30,7 @@ log = logging.getLogger(__name__)
 def runner_options(settings: Settings) -> dict[str, Any]:
     """Keyword arguments for `web.AppRunner` (and through it, each connection's handler)."""
     return {
-        "shutdown_timeout": settings.shutdown_grace_s,
+        "shutdown_timeout": connection_shutdown_timeout(settings.shutdown_grace_s),
         "access_log_class": AccessLogger,
         "access_log": logging.getLogger(ACCESS_LOGGER),
         "keepalive_timeout": settings.client_header_timeout_s,
@@ -37,6 +38,17 @@ def runner_options(settings: Settings) -> dict[str, Any]:
         "max_field_size": settings.max_header_bytes,
         "max_headers": settings.max_headers,
     }
+
+
+def connection_shutdown_timeout(grace_s: float) -> float:
+    """The runner's `shutdown_timeout` that keeps closing connections inside `grace_s`.
+
+    aiohttp waits up to that long for in-flight handlers, then cancels their requests
+    and waits up to that long again (a response being streamed keeps streaming through
+    both waits, then is cut off), rounding each wait over 5 s up to a whole second; and
+    a timeout of 0 would mean no limit. Half the grace, less that second, fits."""
+    half = grace_s / 2
+    return max(half - 1 if half > 5 else half, 0.001)
 
 
 def ssl_context(settings: Settings) -> ssl.SSLContext | None:
@@ -47,6 +59,14 @@ def ssl_context(settings: Settings) -> ssl.SSLContext | None:
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     context.load_cert_chain(settings.tls_cert_file, settings.tls_key_file)
     return context
+
+
+def begin_shutdown(app: web.Application, grace_s: float) -> None:
+    """Start the one `shutdown_grace_s` budget: in-flight responses get up to all of it
+    (see connection_shutdown_timeout), the fill drain only what they leave
+    (app._lifecycle), so the whole graceful stop fits in the grace, and so in the pod's
+    terminationGracePeriodSeconds."""
+    app[SERVICES].shutdown_deadline = asyncio.get_running_loop().time() + grace_s
 
 
 async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
@@ -71,6 +91,7 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
         await stop.wait()
         log.info("shutting down: finishing in-flight requests for up to %ss", settings.shutdown_grace_s)
     finally:
+        begin_shutdown(runner.app, settings.shutdown_grace_s)
         await runner.cleanup()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(signum)

@@ -31,6 +31,9 @@ class Services:
     warm: WarmJobs
     quota: QuotaTracker
     metrics: Metrics
+    # Loop time (loop.time()) by which the whole graceful stop must be over: set by the
+    # server when shutdown begins, so the fill drain gets only what the connections left.
+    shutdown_deadline: float | None = None
 
 
 SERVICES = web.AppKey("services", Services)

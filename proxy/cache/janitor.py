@@ -56,6 +56,7 @@ class Janitor:
         self.reconciled: dict[str, int] = {}
         self._lock = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
+        self._removals: set[asyncio.Task[Removal]] = set()  # see purge()
         self._last_sweep = time.monotonic()
 
     async def start(self) -> None:
@@ -70,6 +71,7 @@ class Janitor:
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
+        await asyncio.gather(*self._removals, return_exceptions=True)  # shielded removals
         await self.access.flush()
 
     async def _loop(self) -> None:
@@ -96,8 +98,19 @@ class Janitor:
         """Remove what `selection` picks from the index, then its files (deferred for
         files being read) and memory copies. A dry run only reports."""
         await self.access.flush()
-        removal = await self._index.run(lambda db: run_selection(db, selection, dry_run))
-        if not dry_run and removal.matched:
+        if dry_run:
+            return await self._index.run(lambda db: run_selection(db, selection, True))
+        # Shielded: deleting the rows and unlinking their files is one step. A caller
+        # cancelled half-way (a fill's timeout around admit, a client gone) would
+        # otherwise leave files that no index row names, counted in used_bytes forever.
+        task = asyncio.create_task(self._remove(selection), name="kura cache removal")
+        self._removals.add(task)  # a strong reference, and close() waits for it
+        task.add_done_callback(self._removals.discard)
+        return await asyncio.shield(task)
+
+    async def _remove(self, selection: Selection) -> Removal:
+        removal = await self._index.run(lambda db: run_selection(db, selection, False))
+        if removal.matched:
             self._forget(removal)
         return removal
 

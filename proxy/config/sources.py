@@ -156,7 +156,17 @@ def clients_from(table: dict[str, Any], env: Mapping[str, str]) -> ClientSetting
     if "KURA_CLIENTS_USERS" in env:
         pairs = [item.partition(":") for item in _patterns(env["KURA_CLIENTS_USERS"])]
         users = {name: hashed for name, _, hashed in pairs}
+    from ..passwords import MAX_ROUNDS, hash_rounds  # only this function needs it
+
     for name, hashed in users.items():
         if not str(hashed).startswith("$pbkdf2-sha256$"):
             raise ConfigError(f"clients user {name!r} needs a $pbkdf2-sha256$ hash (kura hash-password)")
+        rounds = hash_rounds(str(hashed))
+        if rounds is None:
+            raise ConfigError(f"clients user {name!r}: malformed $pbkdf2-sha256$<rounds>$<salt>$<hash> hash")
+        if not 0 < rounds <= MAX_ROUNDS:
+            raise ConfigError(
+                f"clients user {name!r}: hash has {rounds} PBKDF2 rounds, allowed 1 to {MAX_ROUNDS} "
+                f"(kura hash-password uses 29000)"
+            )
     return ClientSettings(tuple(Secret(token) for token in tokens), {str(k): str(v) for k, v in users.items()})
