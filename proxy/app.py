@@ -8,6 +8,7 @@ import shutil
 from typing import AsyncIterator
 
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
 from .api.admin_auth import admin_auth
 from .api.access import client_auth_middleware
@@ -35,7 +36,7 @@ log = logging.getLogger(__name__)
 
 
 def create_app(settings: Settings) -> web.Application:
-    middlewares = [observe_requests, registry_errors]
+    middlewares: list[Middleware] = [observe_requests, registry_errors]
     if settings.clients.enabled:
         middlewares.append(client_auth_middleware(settings.clients))
     middlewares.append(admin_auth)  # /admin only: bearer token, 404 when disabled
