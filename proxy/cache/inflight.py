@@ -212,14 +212,10 @@ class Fills:
         await source.open()
         fill.size = source.size
         fill.started.set()
+        fill.writer.on_written = fill._advance  # the writer batches and writes in a thread
         async for chunk in source.chunks():
-            await fill.writer.write(chunk)  # batched: position may lag what was passed
-            if fill.writer.position != fill.written:
-                fill._advance(fill.writer.position)
-        # Followers must see the held-back tail before the fill is marked finished.
-        await fill.writer.flush()
-        if fill.writer.position != fill.written:
-            fill._advance(fill.writer.position)
+            await fill.writer.write(chunk)
+        await fill.writer.flush()  # followers must see the tail before the fill finishes
 
     async def drain(self, timeout_s: float) -> None:
         """Wait up to `timeout_s` for the fills in flight to finish (graceful shutdown)."""
