@@ -147,7 +147,11 @@ class Fill:
 
 
 async def _open_plain(path: Any, mode: str) -> BinaryIO:
-    return await asyncio.to_thread(open, path, mode)  # type: ignore[return-value]
+    return await asyncio.to_thread(_open_binary, path)
+
+
+def _open_binary(path: Any) -> BinaryIO:
+    return open(path, "rb")
 
 
 OnComplete = Callable[[Digest, int], Awaitable[None]]
