@@ -64,18 +64,6 @@ class ClientAuthenticator:
         self._remember(key, verdict)
         return verdict
 
-    def accepts(self, authorization: str) -> bool:
-        """`verify` on the calling thread, PBKDF2 included: blocking, so not for the loop."""
-        key = _digest(authorization)
-        known = self._known(key)
-        if known is not None:
-            return known
-        verdict = self._decide(authorization)
-        if isinstance(verdict, tuple):
-            verdict = verify_password(*verdict)
-        self._remember(key, verdict)
-        return verdict
-
     def _decide(self, authorization: str) -> bool | tuple[str, str]:
         """The verdict when it is cheap; (password, hash) when PBKDF2 must decide."""
         scheme, _, value = authorization.strip().partition(" ")
