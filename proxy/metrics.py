@@ -18,7 +18,8 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from .ratelimit import QuotaTracker, classify_429
+from .ratelimit import QuotaTracker
+from .upstream.ratelimit_headers import classify_429
 from .upstream.client import UpstreamEvent
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"

@@ -16,7 +16,6 @@ Modes, per upstream:
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections import deque
@@ -27,6 +26,13 @@ from typing import Callable, Iterator, Mapping
 from .config import Settings
 from .errors import TooManyRequests
 from .upstream.client import UpstreamEvent
+from .upstream.ratelimit_headers import (
+    ABUSE,
+    PULL_LIMIT,
+    classify_429,
+    parse_ratelimit,
+    parse_retry_after,
+)
 
 log = logging.getLogger(__name__)
 
@@ -36,50 +42,10 @@ HEADERLESS_STREAK_FOR_UNLIMITED = 3
 # A spend rate needs observations this far apart; a burst of seconds says little.
 MIN_RATE_SPAN_S = 60.0
 ABUSE_BACKOFF_S = 60.0  # an abuse 429 without Retry-After: back off this long
-PULL_LIMIT, ABUSE = "pull_limit", "abuse"  # the two kinds of 429
 
 
 class QuotaWithheld(TooManyRequests):
     """kura, not the upstream, refuses to spend a pull."""
-
-
-@dataclass(frozen=True, slots=True)
-class RateFigure:
-    count: int
-    window_s: int | None
-
-
-def parse_ratelimit(value: str | None) -> RateFigure | None:
-    """`100;w=21600` -> RateFigure(100, 21600); extra `;` parameters and whitespace are
-    tolerated; anything unparseable is None."""
-    if not value:
-        return None
-    first, *params = value.split(";")
-    try:
-        count = int(first.strip())
-    except ValueError:
-        return None
-    window = None
-    for param in params:
-        key, _, raw = param.partition("=")
-        if key.strip().lower() == "w" and raw.strip().isdigit():
-            window = int(raw.strip())
-    return RateFigure(count, window)
-
-
-def classify_429(body: bytes | None) -> str:
-    """PULL_LIMIT for Docker Hub's JSON `TOOMANYREQUESTS` body, ABUSE for anything else."""
-    try:
-        document = json.loads(body or b"")
-        codes = {error.get("code") for error in document.get("errors", [])}
-    except (ValueError, AttributeError, TypeError):
-        return ABUSE
-    return PULL_LIMIT if "TOOMANYREQUESTS" in codes else ABUSE
-
-
-def parse_retry_after(value: str | None) -> float | None:
-    """Delay-seconds form only (what registries send); None when absent or a date."""
-    return float(value.strip()) if value and value.strip().isdigit() else None
 
 
 @dataclass(slots=True)

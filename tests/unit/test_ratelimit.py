@@ -8,15 +8,8 @@ from dataclasses import replace
 import pytest
 
 from proxy.config import Settings, load_settings
-from proxy.ratelimit import (
-    ABUSE,
-    PULL_LIMIT,
-    QuotaTracker,
-    QuotaWithheld,
-    RateFigure,
-    classify_429,
-    parse_ratelimit,
-)
+from proxy.ratelimit import QuotaTracker, QuotaWithheld
+from proxy.upstream.ratelimit_headers import ABUSE, PULL_LIMIT, RateFigure, classify_429, parse_ratelimit
 from proxy.upstream.client import UpstreamEvent
 
 HUB_429 = json.dumps({"errors": [{"code": "TOOMANYREQUESTS", "message": "You have reached..."}]}).encode()
