@@ -17,12 +17,14 @@ import uuid
 from typing import IO, Any
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.abc import AbstractAccessLogger
 
 from .api.keys import CACHE_RESULT
 from .upstream.client import UpstreamEvent
 
 ACCESS_LOGGER = "kura.access"
+HTTP_LOGGER = "kura.http"  # aiohttp's per-connection errors, through BadRequestFilter
 UPSTREAM_LOGGER = "kura.upstream"
 REQUEST_ID_HEADER = "X-Request-Id"
 REQUEST_ID = web.RequestKey("request_id", str)
@@ -152,3 +154,25 @@ def log_upstream_event(event: UpstreamEvent) -> None:
         extra={"registry": event.registry, "method": event.method, "kind": event.kind,
                "status": event.status, "spends_pull": spends, "ratelimit_remaining": remaining},
     )
+
+
+class BadRequestFilter(logging.Filter):
+    """A malformed request (line too long, too many headers, bad syntax) is the client's
+    fault: one warning line, not an ERROR with a traceback per request, which a
+    misbehaving client could otherwise use to flood the logs."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        if isinstance(error, HttpProcessingError):
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+            record.msg, record.args = "bad request refused: %s", (str(error.message)[:200],)
+            record.exc_info = record.exc_text = None
+        return True
+
+
+def http_logger() -> logging.Logger:
+    """The logger kura's HTTP server reports connection-level errors to."""
+    logger = logging.getLogger(HTTP_LOGGER)
+    if not any(isinstance(f, BadRequestFilter) for f in logger.filters):
+        logger.addFilter(BadRequestFilter())
+    return logger

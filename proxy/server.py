@@ -22,7 +22,7 @@ from aiohttp import web
 from .api.keys import SERVICES
 from .app import create_app
 from .config import Settings
-from .logs import ACCESS_LOGGER, AccessLogger
+from .logs import ACCESS_LOGGER, AccessLogger, http_logger
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +33,7 @@ def runner_options(settings: Settings) -> dict[str, Any]:
         "shutdown_timeout": connection_shutdown_timeout(settings.shutdown_grace_s),
         "access_log_class": AccessLogger,
         "access_log": logging.getLogger(ACCESS_LOGGER),
+        "logger": http_logger(),
         "keepalive_timeout": settings.client_header_timeout_s,
         "max_line_size": settings.max_request_line_bytes,
         "max_field_size": settings.max_header_bytes,

@@ -122,7 +122,9 @@ async def test_client_trickling_headers_is_disconnected_while_others_are_served(
         assert closed, "a client trickling header lines was never disconnected"
 
 
-async def test_oversized_request_line_and_headers_are_refused(kura: KuraServer, client: aiohttp.ClientSession) -> None:
+async def test_oversized_request_line_and_headers_are_refused(
+    kura: KuraServer, client: aiohttp.ClientSession, caplog: pytest.LogCaptureFixture
+) -> None:
     long_path = await fetch(client, "GET", kura.url + "/v2/" + "a" * 10_000 + "/manifests/1")
     assert long_path.status in (400, 414)
     big_header = await fetch(client, "GET", kura.url + "/v2/", {"X-Big": "b" * 10_000})
@@ -130,6 +132,9 @@ async def test_oversized_request_line_and_headers_are_refused(kura: KuraServer, 
     many = await fetch(client, "GET", kura.url + "/v2/", {f"X-H{i}": "v" for i in range(100)})
     assert many.status in (400, 431)
     assert (await fetch(client, "GET", kura.url + "/v2/")).status == 200
+    refused = [r for r in caplog.records if r.name == "kura.http"]
+    assert len(refused) == 3 and all(r.levelname == "WARNING" and not r.exc_info for r in refused)
+    assert not [r for r in caplog.records if r.levelname == "ERROR"]
 
 
 async def _refuses_new_connections(url: str) -> bool:
