@@ -106,6 +106,13 @@ class Metrics:
     def value(self, name: str, labels: dict[str, str] | None = None) -> float:
         return self.registry.get_sample_value(name, labels or {}) or 0.0
 
+    def lookups(self) -> tuple[int, int]:
+        """(requests answered without an upstream fetch of their own, all cache
+        lookups): hit, stale and coalesced count as answered."""
+        total = self.sum_of("kura_cache_requests_total")
+        answered = sum(self.sum_of("kura_cache_requests_total", result=r) for r in ("hit", "stale", "coalesced"))
+        return int(answered), int(total)
+
     def sum_of(self, name: str, **match: str) -> float:
         """The sum of every sample of `name` whose labels include `match`."""
         total = 0.0

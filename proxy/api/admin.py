@@ -47,9 +47,13 @@ async def openapi(request: web.Request) -> web.Response:
 
 
 async def cache_stats(request: web.Request) -> web.Response:
-    janitor = request.app[SERVICES].janitor
+    services = request.app[SERVICES]
+    janitor = services.janitor
     stats = await janitor.catalog.stats()
-    return web.json_response({**stats, **janitor.stats(), "reconciled": janitor.reconciled})
+    answered, lookups = services.metrics.lookups()
+    ratio = round(answered / lookups, 4) if lookups else None
+    return web.json_response({**stats, **janitor.stats(), "hit_ratio": ratio, "hits": answered,
+                              "misses": lookups - answered, "reconciled": janitor.reconciled})
 
 
 async def list_repositories(request: web.Request) -> web.Response:

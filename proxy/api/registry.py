@@ -55,7 +55,7 @@ async def manifest(request: web.Request, target: Target) -> web.StreamResponse:
     if not is_digest(target.reference) and not accept.allows(result.media_type):
         raise ManifestUnknown(f"no manifest of an accepted media type for {target.reference}")
     request[CACHE_RESULT] = result.source
-    _count_manifest(request, result)
+    _record_access(request, result)
     headers = _manifest_headers(target, result)
     if _etag_matches(request, result.digest):
         return web.Response(status=304, headers=headers)
@@ -64,13 +64,9 @@ async def manifest(request: web.Request, target: Target) -> web.StreamResponse:
     return web.Response(body=result.manifest.body, headers=headers)
 
 
-def _count_manifest(request: web.Request, result: ManifestResult) -> None:
-    janitor = request.app[SERVICES].janitor
-    if result.source == "upstream":
-        janitor.misses += 1
-    else:
-        janitor.hits += 1
-        janitor.access.manifest(result.digest)
+def _record_access(request: web.Request, result: ManifestResult) -> None:
+    if result.source != "upstream":  # an upstream fetch stored it just now
+        request.app[SERVICES].janitor.access.manifest(result.digest)
 
 
 def _manifest_headers(target: Target, result: ManifestResult) -> dict[str, str]:
@@ -118,12 +114,10 @@ async def blob(request: web.Request, target: Target) -> web.StreamResponse:
     try:
         if isinstance(opened, CachedBlob):
             request[CACHE_RESULT] = "hit"
-            janitor.hits += 1
             janitor.access.blob(str(digest))
             resolve_range(request, opened.size)  # JSON 416 before FileResponse sees it
             return DigestFileResponse(opened.path, str(digest), on_sent=release, headers=headers)
         request[CACHE_RESULT] = "coalesced" if joined else "miss"
-        janitor.misses += 1
         response = await _stream_fill(request, opened, headers)
     except BaseException:
         release()

@@ -113,13 +113,12 @@ def _last_429(last: dict[str, Any] | None) -> str:
 
 def _summary(services: Services, cache_bytes: int) -> str:
     metrics = services.metrics
-    total = metrics.sum_of("kura_cache_requests_total")
-    answered = sum(metrics.sum_of("kura_cache_requests_total", result=r) for r in ("hit", "stale", "coalesced"))
+    answered, total = metrics.lookups()
     ratio = f"{answered / total * 100:.1f} %" if total else "—"
     saved = metrics.sum_of("kura_cache_bytes_served_total", source="cache")
     fills = len(services.blobs.fills)
     cards = [
-        ("hit ratio", ratio, f"{int(answered)} of {int(total)} requests without an upstream fetch"),
+        ("hit ratio", ratio, f"{answered} of {total} requests without an upstream fetch"),
         ("bytes saved", _bytes(saved), "served from the cache instead of the internet"),
         ("cache size", _bytes(cache_bytes), "verified blobs on disk"),
         ("fills in flight", str(fills), "upstream blob downloads now"),

@@ -51,8 +51,6 @@ class Janitor:
         self.reserved_bytes = 0
         self.uncached_serves = 0  # fills served to clients but not kept: no room
         self.evicted_blobs = 0
-        self.hits = 0
-        self.misses = 0
         self.reconciled: dict[str, int] = {}
         self._lock = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
@@ -160,12 +158,9 @@ class Janitor:
         self.reserved_bytes -= reserved
 
     def stats(self) -> dict[str, Any]:
-        lookups = self.hits + self.misses
         return {
             "max_cache_bytes": self.max_cache_bytes or None,
             "reserved_bytes": self.reserved_bytes,
-            "hit_ratio": round(self.hits / lookups, 4) if lookups else None,
-            "hits": self.hits, "misses": self.misses,
             "uncached_serves": self.uncached_serves, "evicted_blobs": self.evicted_blobs,
             "pending_deletes": self.leases.pending,
         }
