@@ -1,7 +1,8 @@
 """Repository names, tags and digests: parse, validate, normalize.
 
 Grammar from the OCI distribution spec and Distribution's `reference` package.
-Everything that reaches the upstream or a cache key went through here first.
+Everything that reaches the upstream or a cache key went through here first, and so do
+image references an operator types (`nginx:1.27`, `ghcr.io/o/r@sha256:...`).
 """
 
 from __future__ import annotations
@@ -72,3 +73,31 @@ def validate_reference(reference: str) -> str | Digest:
     if is_digest(reference):
         return parse_digest(reference)
     return validate_tag(reference)
+
+
+@dataclass(frozen=True, slots=True)
+class ImageRef:
+    registry: str
+    repository: str
+    reference: str
+
+    def __str__(self) -> str:
+        separator = "@" if is_digest(self.reference) else ":"
+        return f"{self.registry}/{self.repository}{separator}{self.reference}"
+
+
+def parse_image(text: str, registries: list[str], default: str = DOCKER_HUB) -> ImageRef:
+    """`nginx`, `nginx:1.27`, `docker.io/library/nginx@sha256:...`, `ghcr.io/o/r:t`."""
+    name, at, digest = text.strip().partition("@")
+    reference = digest if at else "latest"
+    if not at and ":" in name.rpartition("/")[2]:
+        name, _, reference = name.rpartition(":")
+    registry, slash, rest = name.partition("/")
+    if slash and ("." in registry or ":" in registry or registry == "localhost"):
+        if registry not in registries:
+            raise NameInvalid(f"registry {registry!r} is not a configured upstream")
+        name = rest
+    else:
+        registry = default
+    validate_reference(reference)
+    return ImageRef(registry, normalize_name(registry, name), reference)

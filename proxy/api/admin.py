@@ -13,8 +13,7 @@ from aiohttp import web
 from ..cache.catalog import Pin
 from ..cache.purge import Blob, Everything, Filter, Removal, Repository, Selection, Tag
 from ..errors import NameUnknown, NotFound, RegistryError
-from ..pullthrough.warm import parse_image
-from ..reference import normalize_name, parse_digest, validate_tag
+from ..reference import normalize_name, parse_digest, parse_image, validate_tag
 from .keys import SERVICES
 from .openapi import document
 

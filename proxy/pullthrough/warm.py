@@ -17,43 +17,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..cache.inflight import Fill
-from ..errors import NameInvalid, RegistryError
+from ..errors import RegistryError
 from ..mediatypes import parse_accept
-from ..reference import DOCKER_HUB, is_digest, normalize_name, parse_digest, validate_reference
+from ..reference import ImageRef, parse_digest
 from .blobs import BlobLocation, BlobService, CachedBlob
 from .manifests import ManifestRequest, ManifestService
 
 log = logging.getLogger(__name__)
 MAX_JOBS_KEPT = 100
 PARALLEL_BLOBS = 3
-
-
-@dataclass(frozen=True, slots=True)
-class ImageRef:
-    registry: str
-    repository: str
-    reference: str
-
-    def __str__(self) -> str:
-        separator = "@" if is_digest(self.reference) else ":"
-        return f"{self.registry}/{self.repository}{separator}{self.reference}"
-
-
-def parse_image(text: str, registries: list[str], default: str = DOCKER_HUB) -> ImageRef:
-    """`nginx`, `nginx:1.27`, `docker.io/library/nginx@sha256:...`, `ghcr.io/o/r:t`."""
-    name, at, digest = text.strip().partition("@")
-    reference = digest if at else "latest"
-    if not at and ":" in name.rpartition("/")[2]:
-        name, _, reference = name.rpartition(":")
-    registry, slash, rest = name.partition("/")
-    if slash and ("." in registry or ":" in registry or registry == "localhost"):
-        if registry not in registries:
-            raise NameInvalid(f"registry {registry!r} is not a configured upstream")
-        name = rest
-    else:
-        registry = default
-    validate_reference(reference)
-    return ImageRef(registry, normalize_name(registry, name), reference)
 
 
 @dataclass(slots=True)

@@ -4,7 +4,7 @@ import pytest
 
 from proxy.config import ConfigError, load_settings
 from proxy.errors import NameInvalid
-from proxy.pullthrough.warm import ImageRef, parse_image
+from proxy.reference import ImageRef, parse_image
 
 
 def test_admin_api_is_off_by_default() -> None:
