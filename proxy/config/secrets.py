@@ -22,13 +22,7 @@ def resolve_admin_token(settings: Settings) -> Settings:
     """The admin token: `admin.token` (or KURA_ADMIN_TOKEN) wins over `admin.token_file`."""
     if settings.admin_token is not None or not settings.admin_token_file:
         return settings
-    try:
-        token = Path(settings.admin_token_file).read_text().strip()
-    except OSError as exc:
-        raise ConfigError(f"admin.token_file {settings.admin_token_file}: {exc.strerror}") from None
-    if not token:
-        raise ConfigError(f"admin.token_file {settings.admin_token_file} is empty")
-    return replace(settings, admin_token=Secret(token))
+    return replace(settings, admin_token=read_secret_file(settings.admin_token_file, "admin.token_file"))
 
 
 def resolve_credentials(settings: Settings, env: Mapping[str, str]) -> Settings:
@@ -46,7 +40,8 @@ def _credential_for(upstream: UpstreamSettings, env: Mapping[str, str]) -> Crede
     if env.get("KURA_UPSTREAM_PASSWORD") and username:
         return Credential(username, Secret(env["KURA_UPSTREAM_PASSWORD"]))
     if upstream.password_file:
-        return Credential(_require_username(upstream, username), _read_secret_file(upstream))
+        what = f"upstream {upstream.registry} password_file"
+        return Credential(_require_username(upstream, username), read_secret_file(upstream.password_file, what))
     if upstream.password:
         return Credential(_require_username(upstream, username), upstream.password)
     if upstream.docker_config:
@@ -60,14 +55,16 @@ def _require_username(upstream: UpstreamSettings, username: str) -> str:
     return username
 
 
-def _read_secret_file(upstream: UpstreamSettings) -> Secret:
+def read_secret_file(path: str, what: str) -> Secret:
+    """A secret from a file such as a mounted Kubernetes secret (surrounding white
+    space dropped); `what` names the setting in the one-line error."""
     try:
-        return Secret(Path(upstream.password_file).read_text().strip())
+        value = Path(path).read_text().strip()
     except OSError as exc:
-        raise ConfigError(
-            f"upstream {upstream.registry} password_file {upstream.password_file}: "
-            f"{exc.strerror}"
-        ) from None
+        raise ConfigError(f"{what} {path}: {exc.strerror}") from None
+    if not value:
+        raise ConfigError(f"{what} {path} is empty")
+    return Secret(value)
 
 
 def _from_docker_config(path: Path, registry: str) -> Credential | None:
