@@ -34,8 +34,7 @@ async def dispatch(request: web.Request) -> web.StreamResponse:
     check_repository(services.settings.upstreams[target.registry], target.repo)
     request[TARGET] = target
     handler = {"manifests": manifest, "blobs": blob, "tags": tags}[target.kind]
-    response = await handler(request, target)
-    return response
+    return await handler(request, target)
 
 
 def _headers(target: Target) -> dict[str, str]:

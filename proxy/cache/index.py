@@ -155,9 +155,6 @@ class Index:
         statements.append(_link_statement(registry, repo, record.digest, now))
         await self._run(self._write, statements)
 
-    async def link_repository(self, registry: str, repo: str, digest: str) -> None:
-        await self._run(self._write, [_link_statement(registry, repo, digest, time.time())])
-
     # -- blobs ------------------------------------------------------------------------
 
     async def put_blob(self, digest: str, size: int) -> None:

@@ -11,9 +11,8 @@ from __future__ import annotations
 import logging
 import os
 from collections import Counter
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable
 
 log = logging.getLogger(__name__)
 
@@ -22,14 +21,6 @@ class Leases:
     def __init__(self) -> None:
         self._holders: Counter[str] = Counter()
         self._doomed: dict[str, Path] = {}
-
-    @contextmanager
-    def hold(self, digest: str) -> Iterator[None]:
-        release = self.acquire(digest)
-        try:
-            yield
-        finally:
-            release()
 
     def acquire(self, digest: str) -> Callable[[], None]:
         """Take a lease now; the returned function releases it (calling it twice is harmless)."""

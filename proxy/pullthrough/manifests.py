@@ -29,6 +29,7 @@ from cachetools import LRUCache
 
 from ..cache.index import Index, TagRecord
 from ..cache.manifests import ManifestStore, StoredManifest
+from ..cache.writer import digest_of
 from ..errors import (
     Denied,
     ManifestInvalid,
@@ -160,7 +161,7 @@ class ManifestService:
         head = await upstream.head_manifest(request.repo, request.reference, accept)
         if head.digest is None:  # no digest header: only a GET can tell
             fetched = await self._get_manifest(upstream, request, request.reference)
-            digest = fetched.digest_header or _digest_of(fetched.body)
+            digest = fetched.digest_header or digest_of(fetched.body)
             manifest = _verified(fetched.body, fetched.media_type, digest)
             await self._store.put(manifest, request.registry, request.repo)
             await self._confirm(request, digest)
@@ -213,10 +214,6 @@ class ManifestService:
 
 def _result(manifest: StoredManifest, source: str) -> ManifestResult:
     return ManifestResult(manifest, manifest.digest, manifest.media_type, len(manifest.body), source)
-
-
-def _digest_of(body: bytes) -> str:
-    return "sha256:" + hashlib.sha256(body).hexdigest()
 
 
 def _verified(body: bytes, media_type: str, digest: str) -> StoredManifest:

@@ -118,10 +118,6 @@ class TokenCache:
             maxsize=4096, ttu=lambda _key, token, _now: token.expires_at, timer=time.monotonic
         )
         self._inflight: SingleFlight[TokenKey, Token] = SingleFlight()
-        self.fetches = 0  # tests and metrics read it
-
-    def cached(self, challenge: Challenge, scope: str) -> Token | None:
-        return self._tokens.get((challenge.realm, challenge.service, scope))
 
     def invalidate(self, challenge: Challenge, scope: str) -> None:
         self._tokens.pop((challenge.realm, challenge.service, scope), None)
@@ -138,7 +134,6 @@ class TokenCache:
         params = {"scope": scope}
         if service:
             params["service"] = service
-        self.fetches += 1
         try:
             async with self._session.get(
                 realm, params=params, headers=self._auth_headers(realm), allow_redirects=False
